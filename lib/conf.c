@@ -1340,6 +1340,7 @@ static void parse_listen(struct loader *l, json_t *v)
 	struct conf *c = l->c;
 	size_t n = get_array(l, "listen", v, CONF_MAX_LISTEN, true);
 	char p[PATH_LEN], vb[VAL_LEN];
+	size_t pos[CONF_MAX_LISTEN]; /* JSON index of each parsed address */
 
 	c->n_listen = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -1361,13 +1362,14 @@ static void parse_listen(struct loader *l, json_t *v)
 		}
 		for (size_t j = 0; j < c->n_listen && !dup; j++) {
 			if (c->listen_len[j] == len && memcmp(&c->listen[j], &ss, len) == 0) {
-				errf(l, p, "%s is a duplicate of an earlier address",
-				     show(x, vb, sizeof(vb)));
+				errf(l, p, "%s is the same address as listen[%zu]",
+				     show(x, vb, sizeof(vb)), pos[j]);
 				dup = true;
 			}
 		}
 		if (dup)
 			continue;
+		pos[c->n_listen] = i;
 		c->listen[c->n_listen] = ss;
 		c->listen_len[c->n_listen++] = len;
 	}
