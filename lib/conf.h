@@ -23,6 +23,7 @@
 #define CONF_MAX_LISTEN	    8
 #define CONF_MAX_PREFIXES   256 /* per list (addresses, routes, match sets) */
 #define CONF_MAX_CLASSES    32
+#define CONF_MAX_WANS	    64 /* uplinks of one client */
 
 enum conf_role {
 	CONF_ROLE_CLIENT = 1,
