@@ -4,12 +4,170 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "client.h"
 #include "conf.h"
+#include "daemon.h"
+#include "log.h"
+#include "mpq.h"
 #include "mpq_build.h"
+#include "nl.h"
+#include "server.h"
+#include "tls.h"
+
+static void print_conf_errors(const struct conf_errors *errs);
+
+void mpq_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("getrandom: %s", strerror(errno));
+			abort();
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len;
+	int fd;
+
+	if (!path || !path[0] || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+	close(fd);
+}
+
+static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+void daemon_stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	sd_notify_msg("STOPPING=1");
+	client_shutdown(d);
+	server_shutdown(d);
+	/* CONNECTION_CLOSE is already on the wire; leave the loop on the next iteration. */
+	ev_timer_init(&d->stop_timer, stop_timer_cb, 0.05, 0.);
+	ev_timer_start(d->loop, &d->stop_timer);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (w->signum == SIGHUP) {
+		log_notice("SIGHUP: live reload is not implemented yet, ignoring");
+		return;
+	}
+	log_notice("%s: shutting down", strsignal(w->signum));
+	daemon_stop(d);
+}
+
+static int run(const char *config)
+{
+	struct conf_errors errs = {0};
+	struct daemon d = {0};
+	char err[256];
+	int r;
+
+	r = conf_load(config, 0, &d.conf, &errs);
+	if (r < 0) {
+		print_conf_errors(&errs);
+		if (errs.n == 0)
+			fprintf(stderr, "%s: %s\n", config, strerror(-r));
+		conf_errors_done(&errs);
+		return 1;
+	}
+	log_init((int)d.conf->log_level);
+	d.conf_path = config;
+	d.start_ns = mpq_now_ns();
+	mpq_random(d.static_secret, sizeof(d.static_secret));
+	d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	d.rxbuf = malloc((size_t)MPQ_RX_BATCH * MPQ_RX_BUFSIZE);
+	if (!d.loop || !d.rxbuf) {
+		log_err("out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	r = tls_ctx_new(d.conf, &d.tls, err, sizeof(err));
+	if (r < 0) {
+		log_err("TLS: %s", err);
+		goto out;
+	}
+	r = nl_new(d.loop, &d.nl);
+	if (r < 0) {
+		log_err("rtnetlink: %s", strerror(-r));
+		goto out;
+	}
+	r = d.conf->role == CONF_ROLE_CLIENT ? client_start(&d) : server_start(&d);
+	if (r < 0) {
+		log_err("startup failed: %s", strerror(-r));
+		goto out;
+	}
+	ev_signal_init(&d.sigint_watcher, signal_cb, SIGINT);
+	ev_signal_init(&d.sigterm_watcher, signal_cb, SIGTERM);
+	ev_signal_init(&d.sighup_watcher, signal_cb, SIGHUP);
+	d.sigint_watcher.data = d.sigterm_watcher.data = d.sighup_watcher.data = &d;
+	ev_signal_start(d.loop, &d.sigint_watcher);
+	ev_signal_start(d.loop, &d.sigterm_watcher);
+	ev_signal_start(d.loop, &d.sighup_watcher);
+	log_notice("mpquicd %s started as %s (%s)", MPQ_VERSION,
+		   d.conf->role == CONF_ROLE_CLIENT ? "client" : "server", config);
+	sd_notify_msg("READY=1");
+	ev_run(d.loop, 0);
+	r = 0;
+	ev_signal_stop(d.loop, &d.sigint_watcher);
+	ev_signal_stop(d.loop, &d.sigterm_watcher);
+	ev_signal_stop(d.loop, &d.sighup_watcher);
+	ev_timer_stop(d.loop, &d.stop_timer);
+out:
+	client_free(d.client);
+	server_free(d.server);
+	nl_free(d.nl);
+	tls_ctx_free(d.tls);
+	conf_free(d.conf);
+	free(d.rxbuf);
+	if (d.loop)
+		ev_loop_destroy(d.loop);
+	wolfSSL_Cleanup();
+	return r < 0 ? 1 : 0;
+}
 
 static void usage(FILE *f)
 {
@@ -17,7 +175,8 @@ static void usage(FILE *f)
 		   "       mpquicd --check-config FILE\n"
 		   "\n"
 		   "  -c, --config FILE        configuration file (JSON)\n"
-		   "  -n, --check-config FILE  validate FILE, print \"configuration OK\" or the errors\n"
+		   "  -n, --check-config FILE  validate FILE, print \"configuration OK\" or the "
+		   "errors\n"
 		   "  -f, --foreground         stay in the foreground (the default under systemd)\n"
 		   "  -V, --version            print the version\n"
 		   "  -h, --help               this help\n");
@@ -95,6 +254,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fprintf(stderr, "mpquicd: the data plane is not implemented yet\n");
-	return 1;
+	return run(config);
 }

@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client tunnels: TUN <-> CONNECT-IP session, reconnecting with exponential backoff.
+ *
+ * Timers:
+ *   retry_timer (per tunnel): the next connection attempt after a failure (backoff with
+ *                             jitter, backoff_min_ms doubling up to backoff_max_ms).
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capsule.h"
+#include "client.h"
+#include "conn.h"
+#include "ippkt.h"
+#include "log.h"
+#include "mpq.h"
+#include "nl.h"
+#include "proto.h"
+#include "tun.h"
+#include "udp.h"
+
+#define TUN_BATCH    64
+#define MAX_ASSIGNED CONF_MAX_PREFIXES
+#define MAX_ROUTES   CONF_MAX_PREFIXES
+
+enum tunnel_state {
+	TUNNEL_IDLE = 0,
+	TUNNEL_WAITING_WAN, /* its WAN interface is missing or has no usable address */
+	TUNNEL_CONNECTING,  /* QUIC handshake and CONNECT-IP request */
+	TUNNEL_UP,	    /* session open, addresses assigned */
+	TUNNEL_BACKOFF,	    /* waiting for retry_timer */
+};
+
+static const char *const state_names[] = {
+	[TUNNEL_IDLE] = "idle",
+	[TUNNEL_WAITING_WAN] = "waiting-wan",
+	[TUNNEL_CONNECTING] = "connecting",
+	[TUNNEL_UP] = "up",
+	[TUNNEL_BACKOFF] = "backoff",
+};
+
+struct tunnel {
+	struct client *cl;		/* borrowed */
+	const struct conf_tunnel *conf; /* borrowed from daemon.conf */
+	const struct conf_wan *wan;	/* borrowed, or NULL */
+	char name[96];			/* "tunnel 'cr1'" or "tunnel 'cr1' (wan4)" */
+	struct tun tun;			/* owned */
+	ev_io tun_watcher;
+	struct udp_sock sock; /* owned; fd -1 between connections */
+	ev_io udp_watcher;
+	struct conn *conn; /* owned, or NULL */
+	ev_timer retry_timer;
+	enum tunnel_state state;
+	uint64_t state_since_ns;
+	uint32_t backoff_ms;
+	uint32_t mtu;
+	uint64_t reconnects;
+	bool close_pending; /* the server refused the session: close after this read */
+	bool wan_warned;
+	char last_error[160];
+
+	struct mpq_prefix assigned[MAX_ASSIGNED]; /* from ADDRESS_ASSIGN */
+	size_t n_assigned;
+	struct capsule_range routes[MAX_ROUTES]; /* from ROUTE_ADVERTISEMENT */
+	size_t n_routes;
+	bool have_routes;
+
+	struct conn_stats totals; /* of finished connections */
+	uint64_t drops_no_session;
+};
+
+struct client {
+	struct daemon *d;	/* borrowed */
+	struct tunnel *tunnels; /* owned */
+	size_t n_tunnels;
+	uint8_t scratch[MPQ_PKT_MAX];
+};
+
+static void tunnel_connect(struct tunnel *t);
+
+static void set_state(struct tunnel *t, enum tunnel_state s)
+{
+	if (t->state == s)
+		return;
+	log_debug("%s: %s -> %s", t->name, state_names[t->state], state_names[s]);
+	t->state = s;
+	t->state_since_ns = mpq_now_ns();
+}
+
+static void add_stats(struct conn_stats *to, const struct conn_stats *from)
+{
+	to->tx_packets += from->tx_packets;
+	to->tx_bytes += from->tx_bytes;
+	to->rx_packets += from->rx_packets;
+	to->rx_bytes += from->rx_bytes;
+	for (int i = 0; i < CONN_DROP__N; i++)
+		to->drops[i] += from->drops[i];
+}
+
+/* Drop the connection and its socket, keep the TUN, and schedule the next attempt. */
+static void tunnel_teardown(struct tunnel *t, const char *why)
+{
+	struct ev_loop *loop = t->cl->d->loop;
+	uint32_t delay;
+
+	if (t->conn) {
+		add_stats(&t->totals, conn_stats(t->conn));
+		conn_free(t->conn);
+		t->conn = NULL;
+	}
+	if (t->sock.fd >= 0) {
+		ev_io_stop(loop, &t->udp_watcher);
+		udp_close(&t->sock);
+	}
+	t->close_pending = false;
+	if (why)
+		snprintf(t->last_error, sizeof(t->last_error), "%s", why);
+	if (t->cl->d->stopping)
+		return;
+	/* Jitter of +-25% so that many tunnels do not retry in lockstep. */
+	delay = t->backoff_ms;
+	{
+		uint32_t r;
+
+		mpq_random(&r, sizeof(r));
+		delay = delay - delay / 4 + (uint32_t)(r % (delay / 2 + 1));
+	}
+	t->backoff_ms = MPQ_MIN(t->backoff_ms * 2, t->conf->quic.backoff_max_ms);
+	if (t->state != TUNNEL_WAITING_WAN)
+		set_state(t, TUNNEL_BACKOFF);
+	log_debug("%s: next attempt in %u ms", t->name, delay);
+	ev_timer_stop(loop, &t->retry_timer);
+	ev_timer_set(&t->retry_timer, delay / 1000.0, 0.);
+	ev_timer_start(loop, &t->retry_timer);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tunnel *t = container_of(w, struct tunnel, retry_timer);
+
+	(void)loop;
+	(void)revents;
+	t->reconnects++;
+	tunnel_connect(t);
+}
+
+/* ---- connection events ---- */
+
+static void tunnel_handshake_done(struct conn *c)
+{
+	struct tunnel *t = conn_owner(c);
+
+	log_debug("%s: QUIC handshake complete", t->name);
+}
+
+static void tunnel_response(struct conn *c, int status)
+{
+	struct tunnel *t = conn_owner(c);
+
+	if (status >= 200 && status < 300) {
+		log_debug("%s: CONNECT-IP session accepted", t->name);
+		return;
+	}
+	log_err("%s: server refused the tunnel: HTTP status %d", t->name, status);
+	snprintf(t->last_error, sizeof(t->last_error), "server refused the tunnel (status %d)",
+		 status);
+	t->close_pending = true; /* we are inside ngtcp2: act after the read */
+}
+
+static bool prefix_in_ranges(const struct tunnel *t, int family, const uint8_t *addr)
+{
+	unsigned n = mpq_family_addrlen(family);
+
+	if (!t->have_routes)
+		return false;
+	for (size_t i = 0; i < t->n_routes; i++) {
+		const struct capsule_range *r = &t->routes[i];
+
+		if (r->family == family && memcmp(addr, r->start, n) >= 0 &&
+		    memcmp(addr, r->end, n) <= 0)
+			return true;
+	}
+	return false;
+}
+
+static void apply_addresses(struct tunnel *t, const struct capsule_addr *a, size_t n)
+{
+	struct nl *nl = t->cl->d->nl;
+	char p[MPQ_PREFIX_STRLEN];
+	bool first4 = true, first6 = true;
+
+	/* Remove what the server no longer assigns, then add the new set. */
+	for (size_t i = 0; i < t->n_assigned; i++) {
+		bool keep = false;
+
+		for (size_t j = 0; j < n && !keep; j++)
+			keep = memcmp(&t->assigned[i], &a[j].prefix, sizeof(a[j].prefix)) == 0;
+		if (!keep && t->assigned[i].len == mpq_family_maxlen(t->assigned[i].family))
+			nl_addr_del(nl, t->tun.ifindex, &t->assigned[i], t->name);
+	}
+	t->n_assigned = 0;
+	for (size_t i = 0; i < n && t->n_assigned < MAX_ASSIGNED; i++) {
+		const struct mpq_prefix *pf = &a[i].prefix;
+
+		t->assigned[t->n_assigned++] = *pf;
+		/* Host prefixes become TUN addresses; wider ones are routed LAN prefixes. */
+		if (pf->len != mpq_family_maxlen(pf->family))
+			continue;
+		nl_addr_add(nl, t->tun.ifindex, pf, t->name);
+		if ((pf->family == AF_INET && first4) || (pf->family == AF_INET6 && first6))
+			log_info("%s: inner address %s", t->name,
+				 mpq_prefix_format(pf, p, sizeof(p)));
+		if (pf->family == AF_INET)
+			first4 = false;
+		else
+			first6 = false;
+	}
+}
+
+static void tunnel_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
+{
+	struct tunnel *t = conn_owner(c);
+
+	if (type == CAPSULE_ADDRESS_ASSIGN) {
+		struct capsule_addr a[MAX_ASSIGNED];
+		size_t n;
+		int r = capsule_decode_addresses(v, len, a, ARRAY_SIZE(a), &n);
+
+		if (r < 0) {
+			log_warn("%s: malformed ADDRESS_ASSIGN (%s), ignoring", t->name,
+				 strerror(-r));
+			return;
+		}
+		apply_addresses(t, a, n);
+		if (t->state != TUNNEL_UP) {
+			set_state(t, TUNNEL_UP);
+			t->backoff_ms = t->conf->quic.backoff_min_ms;
+			t->last_error[0] = '\0';
+			log_notice("%s: up (%zu address%s assigned)", t->name, n,
+				   n == 1 ? "" : "es");
+		}
+	} else if (type == CAPSULE_ROUTE_ADVERTISEMENT) {
+		size_t n;
+		int r = capsule_decode_routes(v, len, t->routes, ARRAY_SIZE(t->routes), &n);
+
+		if (r < 0) {
+			log_warn("%s: malformed ROUTE_ADVERTISEMENT (%s), ignoring", t->name,
+				 strerror(-r));
+			return;
+		}
+		t->n_routes = n;
+		t->have_routes = true;
+		log_debug("%s: %zu route range(s) advertised", t->name, n);
+	}
+}
+
+static bool dst_assigned(const struct tunnel *t, int family, const uint8_t *dst)
+{
+	for (size_t i = 0; i < t->n_assigned; i++)
+		if (mpq_prefix_contains(&t->assigned[i], family, dst))
+			return true;
+	return false;
+}
+
+static void tunnel_packet(struct conn *c, const uint8_t *pkt, size_t len)
+{
+	struct tunnel *t = conn_owner(c);
+	struct conn_stats *st = conn_stats(c);
+	struct ippkt_info ip;
+	int r;
+
+	if (ippkt_parse(pkt, len, &ip) < 0) {
+		st->drops[CONN_DROP_MALFORMED]++;
+		return;
+	}
+	/* Only what the server routes to us: our addresses, from advertised ranges. */
+	if (!dst_assigned(t, ip.family, ip.dst) || !prefix_in_ranges(t, ip.family, ip.src)) {
+		st->drops[CONN_DROP_SPOOFED]++;
+		return;
+	}
+	r = tun_write(&t->tun, pkt, len);
+	if (r < 0) {
+		st->drops[CONN_DROP_TUN]++;
+		return;
+	}
+	st->rx_packets++;
+	st->rx_bytes += len;
+}
+
+static void tunnel_closed(struct conn *c, const char *why)
+{
+	struct tunnel *t = conn_owner(c);
+	char reason[200];
+
+	if (t->state == TUNNEL_UP)
+		log_warn("%s: connection lost: %s", t->name, why);
+	else if (strcmp(why, "closed by peer") == 0)
+		log_err("%s: server closed the connection: %s", t->name,
+			conn_close_reason(c, reason, sizeof(reason)));
+	else
+		log_err("%s: connection failed: %s", t->name, why);
+	tunnel_teardown(t, why);
+}
+
+static const struct conn_ops tunnel_conn_ops = {
+	.response = tunnel_response,
+	.capsule = tunnel_capsule,
+	.packet = tunnel_packet,
+	.handshake_done = tunnel_handshake_done,
+	.closed = tunnel_closed,
+};
+
+/* ---- I/O ---- */
+
+static void after_read(struct tunnel *t)
+{
+	if (!t->conn)
+		return;
+	if (t->close_pending) {
+		conn_close(t->conn, 0x010b /* H3_REQUEST_REJECTED */, "tunnel refused");
+		tunnel_teardown(t, t->last_error);
+		return;
+	}
+	conn_write(t->conn); /* on failure ops->closed already tore the tunnel down */
+}
+
+static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tunnel *t = container_of(w, struct tunnel, udp_watcher);
+	struct daemon *d = t->cl->d;
+	struct udp_rx rx[MPQ_RX_BATCH];
+	int n;
+
+	(void)loop;
+	(void)revents;
+	n = udp_recv_batch(&t->sock, d->rxbuf, MPQ_RX_BUFSIZE, rx, MPQ_RX_BATCH);
+	if (n <= 0)
+		return;
+	for (int i = 0; i < n && t->conn; i++) {
+		for (size_t off = 0; off < rx[i].len && t->conn; off += rx[i].segsize) {
+			size_t len = MPQ_MIN(rx[i].segsize, rx[i].len - off);
+
+			conn_read(t->conn, (struct sockaddr *)&rx[i].local, rx[i].local_len,
+				  (struct sockaddr *)&rx[i].peer, rx[i].peer_len, rx[i].data + off,
+				  len);
+		}
+	}
+	after_read(t);
+}
+
+static void send_too_big(struct tunnel *t, const uint8_t *pkt, size_t len, size_t mtu)
+{
+	uint8_t out[1280];
+	const struct mpq_prefix *from = NULL;
+	struct ippkt_info ip;
+	ssize_t n;
+
+	if (ippkt_parse(pkt, len, &ip) < 0)
+		return;
+	for (size_t i = 0; i < t->n_assigned && !from; i++)
+		if (t->assigned[i].family == ip.family)
+			from = &t->assigned[i];
+	if (!from)
+		return;
+	n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu, from->addr);
+	if (n > 0)
+		(void)tun_write(&t->tun, out, (size_t)n);
+}
+
+static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tunnel *t = container_of(w, struct tunnel, tun_watcher);
+	uint8_t *scratch = t->cl->scratch;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < TUN_BATCH; i++) {
+		uint8_t *slot = NULL;
+		ssize_t n;
+
+		if (t->conn && t->state == TUNNEL_UP)
+			slot = conn_queue_reserve(t->conn); /* counts queue-full drops */
+		n = tun_read(&t->tun, slot ? slot : scratch, slot ? t->mtu : MPQ_PKT_MAX);
+		if (n < 0)
+			break;
+		if (!slot) {
+			if (!t->conn || t->state != TUNNEL_UP)
+				t->drops_no_session++;
+			continue;
+		}
+		if ((size_t)n > conn_max_inner(t->conn)) {
+			conn_stats(t->conn)->drops[CONN_DROP_TOO_BIG]++;
+			send_too_big(t, slot, (size_t)n, conn_max_inner(t->conn));
+			continue;
+		}
+		conn_queue_commit(t->conn, (size_t)n);
+	}
+	if (t->conn && t->state == TUNNEL_UP)
+		conn_write(t->conn);
+}
+
+/* ---- connecting ---- */
+
+static int open_socket(struct tunnel *t)
+{
+	const struct conf *cf = t->cl->d->conf;
+	struct sockaddr_storage bind_addr = {0};
+	socklen_t bind_len;
+	const char *ifname = NULL;
+
+	bind_addr.ss_family = cf->server_addr.ss_family;
+	bind_len = bind_addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						  : sizeof(struct sockaddr_in6);
+	if (t->wan) {
+		ifname = t->wan->interface;
+		if (if_nametoindex(ifname) == 0)
+			return -ENODEV;
+		if (t->wan->has_source) {
+			if (t->wan->source.family != bind_addr.ss_family)
+				return -EAFNOSUPPORT;
+			if (bind_addr.ss_family == AF_INET)
+				memcpy(&((struct sockaddr_in *)&bind_addr)->sin_addr,
+				       t->wan->source.addr, 4);
+			else
+				memcpy(&((struct sockaddr_in6 *)&bind_addr)->sin6_addr,
+				       t->wan->source.addr, 16);
+		}
+	}
+	return udp_open((struct sockaddr *)&bind_addr, bind_len, ifname, false, &t->sock);
+}
+
+static void tunnel_connect(struct tunnel *t)
+{
+	struct daemon *d = t->cl->d;
+	const struct conf *cf = d->conf;
+	struct conn_params p = {
+		.server = false,
+		.loop = d->loop,
+		.tls = d->tls,
+		.sock = &t->sock,
+		.remote = (const struct sockaddr *)&cf->server_addr,
+		.remote_len = cf->server_addr_len,
+		.quic = &t->conf->quic,
+		.server_name = cf->server_name,
+		.static_secret = d->static_secret,
+		.queue_packets = 256,
+		.mtu = t->mtu,
+		.ops = &tunnel_conn_ops,
+		.owner = t,
+		.name = t->name,
+	};
+	char path[256];
+	int r;
+
+	r = open_socket(t);
+	if (r < 0) {
+		if (r == -ENODEV || r == -EADDRNOTAVAIL) {
+			if (!t->wan_warned)
+				log_warn("%s: WAN interface '%s' is not usable yet (%s), waiting",
+					 t->name, t->wan ? t->wan->interface : "?", strerror(-r));
+			t->wan_warned = true;
+			set_state(t, TUNNEL_WAITING_WAN);
+		} else {
+			log_err("%s: cannot open UDP socket: %s", t->name, strerror(-r));
+		}
+		tunnel_teardown(t, strerror(-r));
+		return;
+	}
+	t->wan_warned = false;
+	p.local = (const struct sockaddr *)&t->sock.local;
+	p.local_len = t->sock.local_len;
+	r = conn_new(&p, &t->conn);
+	if (r < 0) {
+		log_err("%s: cannot create QUIC connection: %s", t->name, strerror(-r));
+		tunnel_teardown(t, strerror(-r));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s%s", MPQ_SESSION_PATH_PREFIX, t->conf->name);
+	conn_request_session(t->conn, path);
+	ev_io_init(&t->udp_watcher, udp_read_cb, t->sock.fd, EV_READ);
+	ev_io_start(d->loop, &t->udp_watcher);
+	set_state(t, TUNNEL_CONNECTING);
+	log_debug("%s: connecting", t->name);
+	conn_write(t->conn);
+}
+
+static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf_tunnel *ct)
+{
+	struct daemon *d = cl->d;
+	int r;
+
+	t->cl = cl;
+	t->conf = ct;
+	t->wan = ct->wan >= 0 ? &d->conf->wans[ct->wan] : NULL;
+	t->sock.fd = -1;
+	t->tun.fd = -1;
+	t->backoff_ms = ct->quic.backoff_min_ms ? ct->quic.backoff_min_ms : 100;
+	t->mtu = ct->quic.mtu ? ct->quic.mtu : MPQ_DEFAULT_MTU;
+	if (t->wan)
+		snprintf(t->name, sizeof(t->name), "tunnel '%s' (%s)", ct->name, t->wan->name);
+	else
+		snprintf(t->name, sizeof(t->name), "tunnel '%s'", ct->name);
+	ev_timer_init(&t->retry_timer, retry_cb, 0., 0.);
+	r = tun_open(ct->tun, &t->tun);
+	if (r < 0) {
+		log_err("%s: cannot open TUN device '%s': %s", t->name, ct->tun, strerror(-r));
+		return r;
+	}
+	r = nl_link_set(d->nl, t->tun.ifindex, t->mtu, true, t->name);
+	if (r < 0)
+		return r;
+	ev_io_init(&t->tun_watcher, tun_read_cb, t->tun.fd, EV_READ);
+	ev_io_start(d->loop, &t->tun_watcher);
+	return 0;
+}
+
+int client_start(struct daemon *d)
+{
+	struct client *cl = calloc(1, sizeof(*cl));
+	int r;
+
+	if (!cl)
+		return -ENOMEM;
+	d->client = cl;
+	cl->d = d;
+	cl->tunnels = calloc(d->conf->n_tunnels, sizeof(*cl->tunnels));
+	if (!cl->tunnels)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->conf->n_tunnels; i++) {
+		r = tunnel_init(cl, &cl->tunnels[i], &d->conf->tunnels[i]);
+		cl->n_tunnels = i + 1;
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < cl->n_tunnels; i++)
+		tunnel_connect(&cl->tunnels[i]);
+	return 0;
+}
+
+void client_shutdown(struct daemon *d)
+{
+	struct client *cl = d->client;
+
+	if (!cl)
+		return;
+	for (size_t i = 0; i < cl->n_tunnels; i++) {
+		struct tunnel *t = &cl->tunnels[i];
+
+		if (t->conn)
+			conn_close(t->conn, 0, "shutdown");
+	}
+}
+
+void client_free(struct client *cl)
+{
+	if (!cl)
+		return;
+	for (size_t i = 0; i < cl->n_tunnels; i++) {
+		struct tunnel *t = &cl->tunnels[i];
+		struct ev_loop *loop = cl->d->loop;
+
+		ev_timer_stop(loop, &t->retry_timer);
+		if (t->sock.fd >= 0)
+			ev_io_stop(loop, &t->udp_watcher);
+		conn_free(t->conn);
+		udp_close(&t->sock);
+		if (t->tun.fd >= 0)
+			ev_io_stop(loop, &t->tun_watcher);
+		tun_close(&t->tun);
+	}
+	free(cl->tunnels);
+	free(cl);
+}

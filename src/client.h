@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client role (edge box): one tunnel per configured tunnel entry, each with its own TUN
+ * device, UDP socket (bound to its WAN) and QUIC connection carrying one CONNECT-IP session.
+ */
+#ifndef MPQ_CLIENT_H
+#define MPQ_CLIENT_H
+
+#include "daemon.h"
+
+/* Create every tunnel's TUN and start connecting. Returns 0 or -errno (logged). */
+int client_start(struct daemon *d);
+/* Send CONNECTION_CLOSE on every live connection. */
+void client_shutdown(struct daemon *d);
+void client_free(struct client *cl); /* NULL-safe */
+
+#endif

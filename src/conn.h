@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One QUIC connection (ngtcp2 + wolfSSL) carrying one HTTP/3 connection (nghttp3) with at most
+ * one CONNECT-IP session (RFC 9484): the unit both roles are built from. The owner (a client
+ * tunnel or the server) supplies the UDP socket and reacts to events through conn_ops.
+ *
+ * Timers: expiry_timer, re-armed from ngtcp2_conn_get_expiry() after every read and write.
+ *
+ * Lifetime: the owner creates and frees the connection. When a conn_* call or a callback
+ * reports the connection finished (return < 0, or ops->closed), the owner frees it with
+ * conn_free() and touches it no more; ops->closed is the last call for a connection.
+ */
+#ifndef MPQ_CONN_H
+#define MPQ_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <nghttp3/nghttp3.h>
+
+#include "conf.h"
+#include "pktq.h"
+#include "tls.h"
+#include "udp.h"
+
+struct conn;
+
+enum conn_drop {
+	CONN_DROP_QUEUE_FULL = 0, /* send queue full (congestion) */
+	CONN_DROP_TOO_BIG,	  /* larger than a DATAGRAM frame can carry */
+	CONN_DROP_SPOOFED,	  /* inner source not allowed for this tunnel */
+	CONN_DROP_NO_ROUTE,	  /* no tunnel for the inner destination */
+	CONN_DROP_NO_SESSION,	  /* datagram before or after the CONNECT-IP session */
+	CONN_DROP_MALFORMED,	  /* not an IP packet, bad HTTP Datagram header */
+	CONN_DROP_TUN,		  /* the TUN device refused the write */
+	CONN_DROP__N,
+};
+
+struct conn_stats {
+	uint64_t tx_packets, tx_bytes; /* inner packets sent into the tunnel */
+	uint64_t rx_packets, rx_bytes; /* inner packets received from the tunnel */
+	uint64_t drops[CONN_DROP__N];
+};
+
+struct conn_ops {
+	/* server: a CONNECT-IP request for `path`; return 200 to accept, or an HTTP status. */
+	int (*request)(struct conn *c, const char *path);
+	/* server: called right after the 200 response was submitted (send capsules here). */
+	void (*session_open)(struct conn *c);
+	/* client: the server's answer to our CONNECT-IP request. */
+	void (*response)(struct conn *c, int status);
+	/* a capsule on the session stream (unknown types included: ignore them). */
+	void (*capsule)(struct conn *c, uint64_t type, const uint8_t *value, size_t len);
+	/* an inner IP packet (HTTP Datagram, context 0) of the session. */
+	void (*packet)(struct conn *c, const uint8_t *pkt, size_t len);
+	/* the TLS handshake completed (server: check the peer identity here). */
+	void (*handshake_done)(struct conn *c);
+	/* server: a connection ID was issued / retired (for the demultiplexing table). */
+	int (*cid_add)(struct conn *c, const uint8_t *cid, size_t len);
+	void (*cid_remove)(struct conn *c, const uint8_t *cid, size_t len);
+	/* the connection is finished; the owner frees it (from this callback or later). */
+	void (*closed)(struct conn *c, const char *why);
+};
+
+struct conn_params {
+	bool server;
+	struct ev_loop *loop;	      /* borrowed */
+	struct tls_ctx *tls;	      /* borrowed */
+	struct udp_sock *sock;	      /* borrowed */
+	const struct sockaddr *local; /* path */
+	socklen_t local_len;
+	const struct sockaddr *remote;
+	socklen_t remote_len;
+	const struct conf_quic *quic; /* keepalive, idle timeout, cc */
+	const char *server_name;      /* client: SNI, certificate check, :authority */
+	const uint8_t *static_secret; /* 32 bytes: stateless reset tokens */
+	uint8_t server_id;	      /* server: QUIC-LB server ID in our CIDs */
+	uint32_t queue_packets;	      /* send queue length */
+	uint32_t mtu;		      /* largest inner packet (queue slot size) */
+	const struct conn_ops *ops;
+	void *owner; /* borrowed: the owner's object, for ops */
+	/* server: the client's first packet */
+	const ngtcp2_pkt_hd *initial_hd;
+	const char *name; /* for log messages, e.g. "tunnel 'cr1'" or "client 192.0.2.1:5000" */
+};
+
+/*
+ * Create a connection. A client connection starts its handshake on the first conn_write().
+ * Returns 0 or -errno (-ENOMEM, -EINVAL: TLS or ngtcp2 setup failed).
+ */
+int conn_new(const struct conn_params *p, struct conn **ret);
+void conn_free(struct conn *c); /* NULL-safe; stops the timer; no CONNECTION_CLOSE */
+
+/* Feed one received UDP datagram. Returns 0, or < 0 when the connection is finished. */
+int conn_read(struct conn *c, const struct sockaddr *local, socklen_t local_len,
+	      const struct sockaddr *remote, socklen_t remote_len, const uint8_t *data, size_t len);
+
+/* Write everything pending (handshake, HTTP/3, queued datagrams, ACKs). <0: finished. */
+int conn_write(struct conn *c);
+
+/*
+ * Send CONNECTION_CLOSE with an application error (0 = H3_NO_ERROR) and reason. The owner
+ * frees the connection afterwards.
+ */
+void conn_close(struct conn *c, uint64_t app_error, const char *reason);
+
+/* Client: open the CONNECT-IP session for `path` once the server's SETTINGS allow it. */
+int conn_request_session(struct conn *c, const char *path);
+
+/* Queue a capsule on the session stream. 0, -ENOBUFS, -ENOTCONN. */
+int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);
+
+/*
+ * Datagram send queue: reserve a slot of conn_mtu() bytes, fill it, commit its length.
+ * conn_queue_reserve() returns NULL when the queue is full (count a drop) or no session.
+ */
+uint8_t *conn_queue_reserve(struct conn *c);
+void conn_queue_commit(struct conn *c, size_t len);
+/* Largest inner packet that fits one DATAGRAM frame on this connection. */
+size_t conn_max_inner(const struct conn *c);
+
+bool conn_session_open(const struct conn *c);
+bool conn_handshake_done(const struct conn *c);
+void *conn_owner(const struct conn *c);
+void conn_set_owner(struct conn *c, void *owner);
+const char *conn_name(const struct conn *c);
+void conn_set_name(struct conn *c, const char *name);
+struct conn_stats *conn_stats(struct conn *c);
+WOLFSSL *conn_ssl(const struct conn *c);
+ngtcp2_conn *conn_ngtcp2(const struct conn *c);
+const struct sockaddr *conn_remote(const struct conn *c);
+/* Why the connection ended, from the peer's or our CONNECTION_CLOSE, for logs. */
+const char *conn_close_reason(struct conn *c, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon: one libev loop owning every connection, socket and TUN fd of one process.
+ */
+#ifndef MPQ_DAEMON_H
+#define MPQ_DAEMON_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "conf.h"
+
+struct client;
+struct server;
+struct tls_ctx;
+struct nl;
+
+/* Scratch buffers shared by every socket and TUN of the loop (single-threaded). */
+#define MPQ_RX_BATCH	    32
+#define MPQ_RX_BUFSIZE	    65536 /* one GRO super-datagram */
+#define MPQ_TX_GSO_MAX	    40	  /* packets per GSO send: 40 * 1452 < 64 KiB */
+#define MPQ_MAX_UDP_PAYLOAD 1452  /* 1500 - IPv6 (40) - UDP (8): fits both families */
+#define MPQ_PKT_MAX	    65536
+
+struct daemon {
+	struct ev_loop *loop; /* borrowed (ev_default_loop) */
+	struct conf *conf;    /* owned */
+	const char *conf_path;
+	struct tls_ctx *tls;   /* owned */
+	struct nl *nl;	       /* owned: non-blocking rtnetlink */
+	struct client *client; /* owned, role client */
+	struct server *server; /* owned, role server */
+	uint64_t start_ns;
+	bool stopping;
+	ev_signal sigint_watcher;
+	ev_signal sigterm_watcher;
+	ev_signal sighup_watcher;
+	ev_timer stop_timer; /* bounds the wait for CONNECTION_CLOSE to leave on shutdown */
+
+	/* receive scratch: MPQ_RX_BATCH buffers of MPQ_RX_BUFSIZE */
+	uint8_t *rxbuf; /* owned */
+	/* transmit scratch for one GSO batch */
+	uint8_t *txbuf;		   /* owned */
+	uint8_t static_secret[32]; /* stateless reset tokens, Retry tokens */
+};
+
+static inline uint64_t mpq_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Fill buf with cryptographically secure random bytes (getrandom). Never fails. */
+void mpq_random(void *buf, size_t len);
+
+/* Begin a clean shutdown (CONNECTION_CLOSE to every peer, then leave the loop). */
+void daemon_stop(struct daemon *d);
+
+#endif

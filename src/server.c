@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Server: listeners, connection-ID demultiplexing, client authorization, the shared TUN.
+ *
+ * Timers: none of its own (each connection has its expiry timer in conn.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capsule.h"
+#include "cid.h"
+#include "conn.h"
+#include "ippkt.h"
+#include "log.h"
+#include "lpm.h"
+#include "mpq.h"
+#include "nl.h"
+#include "proto.h"
+#include "server.h"
+#include "tun.h"
+#include "udp.h"
+
+#define TUN_BATCH 64
+#define CID_LEN	  16
+
+struct srv_conn;
+
+struct srv_tunnel {
+	const struct conf_srv_tunnel *conf; /* borrowed */
+	char name[96];
+	struct srv_conn *live; /* borrowed: the connection its traffic goes to, or NULL */
+	struct conn_stats totals;
+	uint64_t sessions;
+};
+
+struct listener {
+	struct server *s; /* borrowed */
+	struct udp_sock sock;
+	ev_io watcher;
+};
+
+struct srv_conn {
+	struct server *s;	   /* borrowed */
+	struct conn *conn;	   /* owned */
+	struct listener *l;	   /* borrowed */
+	struct srv_tunnel *tunnel; /* borrowed; set when its session opens */
+	int client;		   /* index into conf.clients, or -1 */
+	bool handshaking;
+	bool dirty;			  /* on the write list */
+	uint8_t odcid[NGTCP2_MAX_CIDLEN]; /* the client's first DCID, also in the CID table */
+	size_t odcid_len;
+	struct srv_conn *next_dirty;
+	struct srv_conn *prev, *next; /* all connections */
+	char peer[64];
+};
+
+struct server_stats {
+	uint64_t rx_datagrams;
+	uint64_t garbage;
+	uint64_t unknown_cid;
+	uint64_t version_negotiations;
+	uint64_t refused_limit;
+	uint64_t tun_no_route;
+	uint64_t tun_too_big;
+	uint64_t tun_malformed;
+};
+
+struct server {
+	struct daemon *d; /* borrowed */
+	struct listener listeners[CONF_MAX_LISTEN];
+	size_t n_listeners;
+	struct tun tun; /* owned */
+	ev_io tun_watcher;
+	struct cid_table *cids;	    /* owned: our CIDs -> struct srv_conn */
+	struct lpm *routes;	    /* owned: inner prefixes -> struct srv_tunnel */
+	struct srv_tunnel *tunnels; /* owned, one per conf.srv_tunnels */
+	uint32_t *client_conns;	    /* owned: live connections per client identity */
+	struct srv_conn *conns;	    /* list of all connections */
+	struct srv_conn *dirty;	    /* connections to write after this batch */
+	size_t n_conns;
+	size_t n_handshaking;
+	struct server_stats stats;
+	struct ratelimit rl_garbage;
+	uint8_t scratch[MPQ_PKT_MAX];
+};
+
+static void mark_dirty(struct srv_conn *sc)
+{
+	if (sc->dirty)
+		return;
+	sc->dirty = true;
+	sc->next_dirty = sc->s->dirty;
+	sc->s->dirty = sc;
+}
+
+static void add_stats(struct conn_stats *to, const struct conn_stats *from)
+{
+	to->tx_packets += from->tx_packets;
+	to->tx_bytes += from->tx_bytes;
+	to->rx_packets += from->rx_packets;
+	to->rx_bytes += from->rx_bytes;
+	for (int i = 0; i < CONN_DROP__N; i++)
+		to->drops[i] += from->drops[i];
+}
+
+static void srv_conn_free(struct srv_conn *sc)
+{
+	struct server *s = sc->s;
+
+	if (sc->tunnel) {
+		add_stats(&sc->tunnel->totals, conn_stats(sc->conn));
+		if (sc->tunnel->live == sc)
+			sc->tunnel->live = NULL;
+	}
+	if (sc->client >= 0 && s->client_conns[sc->client])
+		s->client_conns[sc->client]--;
+	if (sc->handshaking)
+		s->n_handshaking--;
+	if (sc->dirty) {
+		struct srv_conn **pp = &s->dirty;
+
+		while (*pp && *pp != sc)
+			pp = &(*pp)->next_dirty;
+		if (*pp)
+			*pp = sc->next_dirty;
+	}
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		s->conns = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	s->n_conns--;
+	if (cid_table_lookup(s->cids, sc->odcid, sc->odcid_len) == sc)
+		cid_table_remove(s->cids, sc->odcid, sc->odcid_len);
+	conn_free(sc->conn); /* retires its CIDs from the table through cid_remove */
+	free(sc);
+}
+
+/* ---- connection events ---- */
+
+static int srv_cid_add(struct conn *c, const uint8_t *cid, size_t len)
+{
+	struct srv_conn *sc = conn_owner(c);
+	int r = cid_table_insert(sc->s->cids, cid, len, sc);
+
+	return r == -EEXIST ? 0 : r;
+}
+
+static void srv_cid_remove(struct conn *c, const uint8_t *cid, size_t len)
+{
+	struct srv_conn *sc = conn_owner(c);
+
+	if (cid_table_lookup(sc->s->cids, cid, len) == sc)
+		cid_table_remove(sc->s->cids, cid, len);
+}
+
+struct name_match {
+	const struct conf *conf;
+	int client;
+	char first[CONF_IDENTITY_MAX + 1];
+};
+
+static bool match_identity(void *arg, const char *name)
+{
+	struct name_match *m = arg;
+
+	if (!m->first[0])
+		snprintf(m->first, sizeof(m->first), "%s", name);
+	m->client = conf_find_client(m->conf, name);
+	return m->client >= 0;
+}
+
+static void srv_handshake_done(struct conn *c)
+{
+	struct srv_conn *sc = conn_owner(c);
+	struct server *s = sc->s;
+	const struct conf *cf = s->d->conf;
+	struct name_match m = {.conf = cf, .client = -1};
+	char name[192];
+
+	if (sc->handshaking) {
+		sc->handshaking = false;
+		s->n_handshaking--;
+	}
+	tls_peer_names(conn_ssl(c), match_identity, &m);
+	if (m.client < 0) {
+		log_warn("client %s: certificate '%s' is valid but not a configured client; "
+			 "its requests will be refused",
+			 sc->peer, m.first);
+		return;
+	}
+	if (s->client_conns[m.client] >= cf->limits.max_connections_per_client) {
+		log_warn("client '%s' (%s): more than %u connections, refusing its requests",
+			 cf->clients[m.client].identity, sc->peer,
+			 cf->limits.max_connections_per_client);
+		return;
+	}
+	sc->client = m.client;
+	s->client_conns[m.client]++;
+	snprintf(name, sizeof(name), "client '%s' (%s)", cf->clients[m.client].identity, sc->peer);
+	conn_set_name(c, name);
+	log_info("%s: authenticated", name);
+}
+
+static int srv_request(struct conn *c, const char *path)
+{
+	struct srv_conn *sc = conn_owner(c);
+	struct server *s = sc->s;
+	const struct conf *cf = s->d->conf;
+	size_t plen = strlen(MPQ_SESSION_PATH_PREFIX);
+	struct srv_tunnel *t;
+	int idx;
+
+	if (strncmp(path, MPQ_SESSION_PATH_PREFIX, plen) != 0) {
+		log_warn("%s: CONNECT-IP request for unknown path, refusing (404)", conn_name(c));
+		return 404;
+	}
+	idx = conf_find_srv_tunnel(cf, path + plen);
+	if (sc->client < 0) {
+		log_warn("%s: tunnel request from an unauthorized certificate, refusing (403)",
+			 conn_name(c));
+		return 403;
+	}
+	if (idx < 0 || s->tunnels[idx].conf->client != (size_t)sc->client) {
+		/* Same answer for "unknown" and "someone else's": names are not disclosed. */
+		log_warn("%s: may not open tunnel '%.32s', refusing (403)", conn_name(c),
+			 path + plen);
+		return 403;
+	}
+	t = &s->tunnels[idx];
+	if (t->live && t->live != sc) {
+		struct srv_conn *old = t->live;
+
+		/* The tunnel moves to the new authenticated connection; the old one goes. */
+		log_info("%s: replaces the previous connection from %s", t->name, old->peer);
+		t->live = NULL;
+		conn_close(old->conn, 0, "replaced by a new connection");
+		srv_conn_free(old);
+	}
+	sc->tunnel = t;
+	t->live = sc;
+	t->sessions++;
+	return 200;
+}
+
+static void srv_session_open(struct conn *c)
+{
+	struct srv_conn *sc = conn_owner(c);
+	const struct conf *cf = sc->s->d->conf;
+	const struct conf_srv_tunnel *ct = sc->tunnel->conf;
+	struct capsule_addr a[2 * CONF_MAX_PREFIXES];
+	struct capsule_range r[CONF_MAX_PREFIXES];
+	uint8_t buf[4096];
+	size_t n = 0, nr;
+	ssize_t len;
+	char name[192];
+
+	for (size_t i = 0; i < ct->n_address; i++)
+		a[n++] = (struct capsule_addr){.request_id = 0, .prefix = ct->address[i]};
+	for (size_t i = 0; i < ct->n_routes; i++)
+		a[n++] = (struct capsule_addr){.request_id = 0, .prefix = ct->routes[i]};
+	for (size_t i = 0; i < n; i++)
+		mpq_prefix_mask(&a[i].prefix);
+	len = capsule_encode_addresses(buf, sizeof(buf), CAPSULE_ADDRESS_ASSIGN, a, n);
+	if (len < 0 || conn_send_capsule(c, buf, (size_t)len) < 0)
+		log_err("%s: cannot send ADDRESS_ASSIGN", sc->tunnel->name);
+	if (capsule_ranges_from_prefixes(cf->advertise, cf->n_advertise, r, ARRAY_SIZE(r), &nr) ==
+		    0 &&
+	    (len = capsule_encode_routes(buf, sizeof(buf), r, nr)) > 0)
+		conn_send_capsule(c, buf, (size_t)len);
+	else
+		log_err("%s: cannot send ROUTE_ADVERTISEMENT", sc->tunnel->name);
+	snprintf(name, sizeof(name), "%s (%s)", sc->tunnel->name, sc->peer);
+	conn_set_name(c, name);
+	log_notice("%s: up for client '%s'", name, cf->clients[sc->client].identity);
+}
+
+static void srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
+{
+	(void)c;
+	(void)type;
+	(void)v;
+	(void)len;
+	/* Clients send no capsules we act on (ADDRESS_REQUEST is answered by the assignment). */
+}
+
+static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)
+{
+	struct srv_conn *sc = conn_owner(c);
+	struct server *s = sc->s;
+	struct conn_stats *st = conn_stats(c);
+	struct ippkt_info ip;
+
+	if (ippkt_parse(pkt, len, &ip) < 0) {
+		st->drops[CONN_DROP_MALFORMED]++;
+		return;
+	}
+	/* Anti-spoofing: the source must be one of this tunnel's addresses or routes. */
+	if (!sc->tunnel || lpm_lookup(s->routes, ip.family, ip.src) != sc->tunnel) {
+		st->drops[CONN_DROP_SPOOFED]++;
+		return;
+	}
+	if (tun_write(&s->tun, pkt, len) < 0) {
+		st->drops[CONN_DROP_TUN]++;
+		return;
+	}
+	st->rx_packets++;
+	st->rx_bytes += len;
+}
+
+static void srv_closed(struct conn *c, const char *why)
+{
+	struct srv_conn *sc = conn_owner(c);
+	char reason[200];
+
+	if (sc->tunnel && sc->tunnel->live == sc)
+		log_warn("%s: connection ended: %s%s%s", conn_name(c), why,
+			 strcmp(why, "closed by peer") == 0 ? ", " : "",
+			 strcmp(why, "closed by peer") == 0
+				 ? conn_close_reason(c, reason, sizeof(reason))
+				 : "");
+	else
+		log_info("%s: connection ended: %s", conn_name(c), why);
+	srv_conn_free(sc);
+}
+
+static const struct conn_ops srv_conn_ops = {
+	.request = srv_request,
+	.session_open = srv_session_open,
+	.capsule = srv_capsule,
+	.packet = srv_packet,
+	.handshake_done = srv_handshake_done,
+	.cid_add = srv_cid_add,
+	.cid_remove = srv_cid_remove,
+	.closed = srv_closed,
+};
+
+/* ---- listener ---- */
+
+static void send_version_negotiation(struct listener *l, const struct udp_rx *rx,
+				     const ngtcp2_version_cid *vc)
+{
+	uint8_t buf[256];
+	uint32_t sv[] = {NGTCP2_PROTO_VER_V1};
+	uint8_t unused;
+	ngtcp2_ssize n;
+
+	mpq_random(&unused, 1);
+	n = ngtcp2_pkt_write_version_negotiation(buf, sizeof(buf), unused, vc->scid, vc->scidlen,
+						 vc->dcid, vc->dcidlen, sv, ARRAY_SIZE(sv));
+	if (n > 0)
+		udp_send(&l->sock, (const struct sockaddr *)&rx->peer, rx->peer_len,
+			 (const struct sockaddr *)&rx->local, buf, (size_t)n, (size_t)n);
+	l->s->stats.version_negotiations++;
+}
+
+static void new_connection(struct listener *l, const struct udp_rx *rx, const uint8_t *data,
+			   size_t len)
+{
+	struct server *s = l->s;
+	struct daemon *d = s->d;
+	const struct conf *cf = d->conf;
+	struct conn_params p = {
+		.server = true,
+		.loop = d->loop,
+		.tls = d->tls,
+		.sock = &l->sock,
+		.local = (const struct sockaddr *)&rx->local,
+		.local_len = rx->local_len,
+		.remote = (const struct sockaddr *)&rx->peer,
+		.remote_len = rx->peer_len,
+		.quic = &cf->defaults,
+		.static_secret = d->static_secret,
+		.server_id = cf->server_id,
+		.queue_packets = cf->limits.queue_packets,
+		.mtu = cf->tun_mtu ? cf->tun_mtu : MPQ_DEFAULT_MTU,
+		.ops = &srv_conn_ops,
+	};
+	struct srv_conn *sc;
+	ngtcp2_pkt_hd hd;
+	char name[96];
+	uint64_t now_ms = mpq_now_ns() / 1000000, sup;
+	int r;
+
+	if (ngtcp2_accept(&hd, data, len) != 0) {
+		s->stats.garbage++;
+		return;
+	}
+	if (s->n_conns >= cf->limits.max_connections ||
+	    s->n_handshaking >= cf->limits.max_handshakes) {
+		s->stats.refused_limit++;
+		if (ratelimit_ok(&s->rl_garbage, now_ms, &sup))
+			log_warn("listener: connection limit reached (%zu connections, %zu "
+				 "handshaking), dropping new connections",
+				 s->n_conns, s->n_handshaking);
+		return;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return;
+	sc->s = s;
+	sc->l = l;
+	sc->client = -1;
+	mpq_sockaddr_format((const struct sockaddr *)&rx->peer, sc->peer, sizeof(sc->peer));
+	snprintf(name, sizeof(name), "client %s", sc->peer);
+	p.initial_hd = &hd;
+	p.owner = sc;
+	p.name = name;
+	r = conn_new(&p, &sc->conn);
+	if (r < 0) {
+		if (ratelimit_ok(&s->rl_garbage, now_ms, &sup))
+			log_warn("%s: cannot create connection: %s", name, strerror(-r));
+		free(sc);
+		return;
+	}
+	sc->handshaking = true;
+	s->n_handshaking++;
+	sc->next = s->conns;
+	if (s->conns)
+		s->conns->prev = sc;
+	s->conns = sc;
+	s->n_conns++;
+	/* The client keeps using its chosen DCID until it learns ours. */
+	memcpy(sc->odcid, hd.dcid.data, hd.dcid.datalen);
+	sc->odcid_len = hd.dcid.datalen;
+	cid_table_insert(s->cids, sc->odcid, sc->odcid_len, sc);
+	if (conn_read(sc->conn, p.local, p.local_len, p.remote, p.remote_len, data, len) == 0)
+		mark_dirty(sc);
+}
+
+static void handle_datagram(struct listener *l, const struct udp_rx *rx, const uint8_t *data,
+			    size_t len)
+{
+	struct server *s = l->s;
+	ngtcp2_version_cid vc;
+	struct srv_conn *sc;
+	int rv;
+
+	s->stats.rx_datagrams++;
+	rv = ngtcp2_pkt_decode_version_cid(&vc, data, len, CID_LEN);
+	if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+		send_version_negotiation(l, rx, &vc);
+		return;
+	}
+	if (rv != 0) {
+		s->stats.garbage++;
+		return;
+	}
+	sc = cid_table_lookup(s->cids, vc.dcid, vc.dcidlen);
+	if (sc) {
+		if (conn_read(sc->conn, (const struct sockaddr *)&rx->local, rx->local_len,
+			      (const struct sockaddr *)&rx->peer, rx->peer_len, data, len) == 0)
+			mark_dirty(sc);
+		return;
+	}
+	if (!(data[0] & 0x80)) {
+		/* Short header for a connection we do not know (gone, or forged). */
+		s->stats.unknown_cid++;
+		return;
+	}
+	new_connection(l, rx, data, len);
+}
+
+static void flush_dirty(struct server *s)
+{
+	while (s->dirty) {
+		struct srv_conn *sc = s->dirty;
+
+		s->dirty = sc->next_dirty;
+		sc->dirty = false;
+		sc->next_dirty = NULL;
+		conn_write(sc->conn); /* may free sc through srv_closed */
+	}
+}
+
+static void listener_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = container_of(w, struct listener, watcher);
+	struct daemon *d = l->s->d;
+	struct udp_rx rx[MPQ_RX_BATCH];
+	int n;
+
+	(void)loop;
+	(void)revents;
+	for (int round = 0; round < 4; round++) {
+		n = udp_recv_batch(&l->sock, d->rxbuf, MPQ_RX_BUFSIZE, rx, MPQ_RX_BATCH);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++)
+			for (size_t off = 0; off < rx[i].len; off += rx[i].segsize)
+				handle_datagram(l, &rx[i], rx[i].data + off,
+						MPQ_MIN(rx[i].segsize, rx[i].len - off));
+		flush_dirty(l->s);
+		if (n < MPQ_RX_BATCH)
+			break;
+	}
+}
+
+/* ---- TUN ---- */
+
+static void send_too_big(struct server *s, const uint8_t *pkt, size_t len, size_t mtu,
+			 const struct ippkt_info *ip)
+{
+	const struct conf *cf = s->d->conf;
+	uint8_t out[1280];
+	ssize_t n;
+
+	for (size_t i = 0; i < cf->n_tun_address; i++) {
+		if (cf->tun_address[i].family != ip->family)
+			continue;
+		n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu,
+				       cf->tun_address[i].addr);
+		if (n > 0)
+			(void)tun_write(&s->tun, out, (size_t)n);
+		return;
+	}
+}
+
+static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *s = container_of(w, struct server, tun_watcher);
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < TUN_BATCH; i++) {
+		struct ippkt_info ip;
+		struct srv_tunnel *t;
+		struct srv_conn *sc;
+		uint8_t *slot;
+		ssize_t n = tun_read(&s->tun, s->scratch, sizeof(s->scratch));
+
+		if (n < 0)
+			break;
+		if (ippkt_parse(s->scratch, (size_t)n, &ip) < 0) {
+			s->stats.tun_malformed++;
+			continue;
+		}
+		t = lpm_lookup(s->routes, ip.family, ip.dst);
+		sc = t ? t->live : NULL;
+		if (!sc || !conn_session_open(sc->conn)) {
+			if (t)
+				t->totals.drops[CONN_DROP_NO_ROUTE]++;
+			else
+				s->stats.tun_no_route++;
+			continue;
+		}
+		if ((size_t)n > conn_max_inner(sc->conn)) {
+			conn_stats(sc->conn)->drops[CONN_DROP_TOO_BIG]++;
+			send_too_big(s, s->scratch, (size_t)n, conn_max_inner(sc->conn), &ip);
+			continue;
+		}
+		slot = conn_queue_reserve(sc->conn); /* counts queue-full drops */
+		if (!slot)
+			continue;
+		memcpy(slot, s->scratch, (size_t)n);
+		conn_queue_commit(sc->conn, (size_t)n);
+		mark_dirty(sc);
+	}
+	flush_dirty(s);
+}
+
+/* ---- setup ---- */
+
+static int setup_routes(struct server *s)
+{
+	const struct conf *cf = s->d->conf;
+	char p[MPQ_PREFIX_STRLEN];
+	int r;
+
+	s->routes = lpm_new();
+	if (!s->routes)
+		return -ENOMEM;
+	for (size_t i = 0; i < cf->n_srv_tunnels; i++) {
+		const struct conf_srv_tunnel *ct = &cf->srv_tunnels[i];
+		struct srv_tunnel *t = &s->tunnels[i];
+
+		t->conf = ct;
+		snprintf(t->name, sizeof(t->name), "tunnel '%s'", ct->name);
+		for (size_t j = 0; j < ct->n_address + ct->n_routes; j++) {
+			struct mpq_prefix pf =
+				j < ct->n_address ? ct->address[j] : ct->routes[j - ct->n_address];
+
+			mpq_prefix_mask(&pf);
+			r = lpm_insert(s->routes, &pf, t);
+			if (r < 0) {
+				log_err("%s: cannot route %s: %s", t->name,
+					mpq_prefix_format(&pf, p, sizeof(p)), strerror(-r));
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
+int server_start(struct daemon *d)
+{
+	const struct conf *cf = d->conf;
+	struct server *s = calloc(1, sizeof(*s));
+	uint8_t key[16];
+	char a[80];
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	d->server = s;
+	s->d = d;
+	s->tun.fd = -1;
+	s->rl_garbage = (struct ratelimit)RATELIMIT_INIT(10000, 5);
+	mpq_random(key, sizeof(key));
+	s->cids = cid_table_new(key, (size_t)cf->limits.max_connections * 8 + 64);
+	s->tunnels = calloc(cf->n_srv_tunnels ? cf->n_srv_tunnels : 1, sizeof(*s->tunnels));
+	s->client_conns = calloc(cf->n_clients ? cf->n_clients : 1, sizeof(*s->client_conns));
+	if (!s->cids || !s->tunnels || !s->client_conns)
+		return -ENOMEM;
+	r = setup_routes(s);
+	if (r < 0)
+		return r;
+
+	r = tun_open(cf->tun_name, &s->tun);
+	if (r < 0) {
+		log_err("server: cannot open TUN device '%s': %s", cf->tun_name, strerror(-r));
+		return r;
+	}
+	r = nl_link_set(d->nl, s->tun.ifindex, cf->tun_mtu ? cf->tun_mtu : MPQ_DEFAULT_MTU, true,
+			"server TUN");
+	for (size_t i = 0; r == 0 && i < cf->n_tun_address; i++)
+		r = nl_addr_add(d->nl, s->tun.ifindex, &cf->tun_address[i], "server TUN");
+	if (r < 0)
+		return r;
+	ev_io_init(&s->tun_watcher, tun_read_cb, s->tun.fd, EV_READ);
+	ev_io_start(d->loop, &s->tun_watcher);
+
+	for (size_t i = 0; i < cf->n_listen; i++) {
+		struct listener *l = &s->listeners[i];
+
+		l->s = s;
+		r = udp_open((const struct sockaddr *)&cf->listen[i], cf->listen_len[i], NULL, true,
+			     &l->sock);
+		if (r < 0) {
+			log_err("listener %s: %s",
+				mpq_sockaddr_format((const struct sockaddr *)&cf->listen[i], a,
+						    sizeof(a)),
+				strerror(-r));
+			return r;
+		}
+		s->n_listeners = i + 1;
+		ev_io_init(&l->watcher, listener_read_cb, l->sock.fd, EV_READ);
+		ev_io_start(d->loop, &l->watcher);
+		log_info(
+			"listening on %s",
+			mpq_sockaddr_format((const struct sockaddr *)&l->sock.local, a, sizeof(a)));
+	}
+	return 0;
+}
+
+void server_shutdown(struct daemon *d)
+{
+	struct server *s = d->server;
+
+	if (!s)
+		return;
+	for (struct srv_conn *sc = s->conns; sc; sc = sc->next)
+		conn_close(sc->conn, 0, "server shutting down");
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	while (s->conns)
+		srv_conn_free(s->conns);
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		ev_io_stop(s->d->loop, &s->listeners[i].watcher);
+		udp_close(&s->listeners[i].sock);
+	}
+	if (s->tun.fd >= 0)
+		ev_io_stop(s->d->loop, &s->tun_watcher);
+	tun_close(&s->tun);
+	lpm_free(s->routes);
+	cid_table_free(s->cids);
+	free(s->tunnels);
+	free(s->client_conns);
+	free(s);
+}

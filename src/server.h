@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Server role (concentrator): one UDP listener per configured address for every client and
+ * tunnel, demultiplexed by QUIC connection ID; one shared TUN with exactly one reader, whose
+ * packets are routed by longest-prefix match to the live connection of the right tunnel.
+ */
+#ifndef MPQ_SERVER_H
+#define MPQ_SERVER_H
+
+#include "daemon.h"
+
+int server_start(struct daemon *d);
+void server_shutdown(struct daemon *d);
+void server_free(struct server *s); /* NULL-safe */
+
+#endif

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TUN devices (IFF_TUN | IFF_NO_PI): created or attached by name, non-blocking.
+ */
+#ifndef MPQ_TUN_H
+#define MPQ_TUN_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tun {
+	int fd; /* owned; -1 when closed */
+	int ifindex;
+	char name[IF_NAMESIZE];
+};
+
+/* Create (or attach to an existing persistent) TUN named name. Returns 0 or -errno. */
+int tun_open(const char *name, struct tun *ret);
+void tun_close(struct tun *t);
+
+/* One packet: length, -EAGAIN when empty, or -errno. */
+ssize_t tun_read(struct tun *t, uint8_t *buf, size_t size);
+/* Returns 0 or -errno (-EAGAIN: the device queue is full, the packet is dropped). */
+int tun_write(struct tun *t, const uint8_t *pkt, size_t len);
+
+#endif
