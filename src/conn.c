@@ -42,6 +42,7 @@ enum session_state {
 
 /* One HTTP/3 request stream. */
 struct h3_stream {
+	struct h3_stream *prev, *next; /* conn.streams: freed with the connection */
 	int64_t id;
 	char method[16];
 	char protocol[32];
@@ -86,6 +87,7 @@ struct conn {
 	size_t dgram_hdr_len;
 	size_t max_inner;
 
+	struct h3_stream *streams; /* owned: open request streams */
 	struct capsule_parser cap_rx;
 	uint8_t cap_tx[CONN_CAPBUF];
 	size_t cap_tx_len, cap_tx_read, cap_tx_acked;
@@ -375,13 +377,31 @@ int conn_read(struct conn *c, const struct sockaddr *local, socklen_t local_len,
 
 /* ---- HTTP/3 ---- */
 
-static struct h3_stream *h3_stream_new(int64_t id)
+static struct h3_stream *h3_stream_new(struct conn *c, int64_t id)
 {
 	struct h3_stream *s = calloc(1, sizeof(*s));
 
-	if (s)
-		s->id = id;
+	if (!s)
+		return NULL;
+	s->id = id;
+	s->next = c->streams;
+	if (c->streams)
+		c->streams->prev = s;
+	c->streams = s;
 	return s;
+}
+
+static void h3_stream_free(struct conn *c, struct h3_stream *s)
+{
+	if (!s)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	free(s);
 }
 
 static int h3_begin_headers_cb(nghttp3_conn *h3, int64_t stream_id, void *user_data,
@@ -393,7 +413,7 @@ static int h3_begin_headers_cb(nghttp3_conn *h3, int64_t stream_id, void *user_d
 	(void)h3;
 	if (stream_user_data || !c->server)
 		return 0;
-	s = h3_stream_new(stream_id);
+	s = h3_stream_new(c, stream_id);
 	if (!s)
 		return NGHTTP3_ERR_CALLBACK_FAILURE;
 	nghttp3_conn_set_stream_user_data(c->h3, stream_id, s);
@@ -686,7 +706,7 @@ static int h3_stream_close_cb(nghttp3_conn *h3, int64_t stream_id, uint64_t app_
 	(void)h3;
 	(void)app_error_code;
 	session_ended(c, stream_id, "stream closed");
-	free(stream_user_data);
+	h3_stream_free(c, stream_user_data);
 	return 0;
 }
 
@@ -795,7 +815,7 @@ static int submit_session_request(struct conn *c)
 	c->want_session = false;
 	if (ngtcp2_conn_open_bidi_stream(c->qc, &sid, NULL) != 0)
 		return -1;
-	s = h3_stream_new(sid);
+	s = h3_stream_new(c, sid);
 	if (!s)
 		return -1;
 	nva[0] = make_nv(":method", "CONNECT");
@@ -805,7 +825,7 @@ static int submit_session_request(struct conn *c)
 	nva[4] = make_nv(":authority", c->server_name);
 	nva[5] = make_nv("capsule-protocol", "?1");
 	if (nghttp3_conn_submit_request(c->h3, sid, nva, 6, &dr, s) != 0) {
-		free(s);
+		h3_stream_free(c, s);
 		return -1;
 	}
 	c->session = SESSION_REQUESTED;
@@ -1206,6 +1226,8 @@ void conn_free(struct conn *c)
 		}
 	}
 	nghttp3_conn_del(c->h3);
+	while (c->streams)
+		h3_stream_free(c, c->streams);
 	ngtcp2_conn_del(c->qc);
 	if (c->ssl)
 		wolfSSL_free(c->ssl);
