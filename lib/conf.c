@@ -927,13 +927,14 @@ static void parse_tunnels(struct loader *l, json_t *v)
 		if ((x = json_object_get(o, "tun"))) {
 			get_ifname(l, kpath(q, p, "tun"), x, t->tun);
 		} else if (named) {
-			if (strlen(t->name) + 4 > NAME_MAX_IF)
+			if (snprintf(t->tun, sizeof(t->tun), "mpq-%s", t->name) >=
+			    (int)sizeof(t->tun)) {
+				t->tun[0] = '\0';
 				errf(l, kpath(q, p, "tun"),
 				     "the default 'mpq-%s' is longer than %d characters; set "
 				     "\"tun\"",
 				     t->name, NAME_MAX_IF);
-			else
-				snprintf(t->tun, sizeof(t->tun), "mpq-%s", t->name);
+			}
 		}
 		parse_quic(l, p, o, &t->quic);
 	}
