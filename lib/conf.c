@@ -124,6 +124,15 @@ static char *quote(const char *s, size_t len, char q, char *buf, size_t size)
 	return buf;
 }
 
+/* 'path', never cut: the whole of a file name matters. Returns NULL on ENOMEM (free it). */
+static char *sq_alloc(const char *s)
+{
+	size_t size = strlen(s) * 6 + 16; /* every byte may become "\u00XX" */
+	char *buf = malloc(size);
+
+	return buf ? quote(s, strlen(s), '\'', buf, size) : NULL;
+}
+
 /* 'name' for messages about names and references. */
 static char *sq(const char *s, char *buf, size_t size)
 {
@@ -624,8 +633,8 @@ static void get_tls_file(struct loader *l, const char *path, const json_t *v, ch
 {
 	struct stat st;
 	const char *s;
-	char pb[VAL_LEN];
-	int fd;
+	char *q;
+	int fd, err = 0;
 
 	if (!get_str(l, path, v, &s))
 		return;
@@ -645,13 +654,24 @@ static void get_tls_file(struct loader *l, const char *path, const json_t *v, ch
 		return;
 	/* O_NONBLOCK: a FIFO must not hang the check. */
 	fd = open(*ret, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		errf(l, path, "cannot read %s: %s", sq(*ret, pb, sizeof(pb)), strerror(errno));
+	if (fd < 0)
+		err = errno;
+	else if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+		err = -1;
+	if (fd >= 0)
+		close(fd);
+	if (!err)
+		return;
+	q = sq_alloc(*ret);
+	if (!q) {
+		l->oom = true;
 		return;
 	}
-	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
-		errf(l, path, "%s is not a regular file", sq(*ret, pb, sizeof(pb)));
-	close(fd);
+	if (err > 0)
+		errf(l, path, "cannot read %s: %s", q, strerror(err));
+	else
+		errf(l, path, "%s is not a regular file", q);
+	free(q);
 }
 
 static void parse_tls(struct loader *l, json_t *v)
@@ -927,13 +947,14 @@ static void parse_tunnels(struct loader *l, json_t *v)
 		if ((x = json_object_get(o, "tun"))) {
 			get_ifname(l, kpath(q, p, "tun"), x, t->tun);
 		} else if (named) {
-			if (strlen(t->name) + 4 > NAME_MAX_IF)
+			if (snprintf(t->tun, sizeof(t->tun), "mpq-%s", t->name) >=
+			    (int)sizeof(t->tun)) {
+				t->tun[0] = '\0';
 				errf(l, kpath(q, p, "tun"),
 				     "the default 'mpq-%s' is longer than %d characters; set "
 				     "\"tun\"",
 				     t->name, NAME_MAX_IF);
-			else
-				snprintf(t->tun, sizeof(t->tun), "mpq-%s", t->name);
+			}
 		}
 		parse_quic(l, p, o, &t->quic);
 	}

@@ -468,7 +468,7 @@ static void test_tls_files(void **state)
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
 	char *path, *ca, *cert;
-	char want[256];
+	char want[512];
 
 	(void)state;
 	ca = write_file("ca.pem", "x\n");
@@ -487,6 +487,23 @@ static void test_tls_files(void **state)
 	assert_int_equal(conf_load(path, 0, &c, &errs), 0);
 	assert_string_equal(c->tls.cert, cert);
 	conf_free(c);
+	free(path);
+
+	/* file names in messages are never cut, however long */
+	path = write_file("long.json",
+			  "{\"role\": \"client\", \"tls\": {\"ca\": \"ca.pem\", "
+			  "\"cert\": \"c.pem\", \"key\": \"a-key-file-name-well-over-"
+			  "the-eighty-characters-that-values-are-cut-at-in-messages.pem\"},"
+			  "\"server\": {\"address\": \"192.0.2.1\", \"name\": "
+			  "\"vpn.example\"}, \"tunnels\": [{\"name\": \"a\"}]}");
+	assert_int_equal(conf_load(path, 0, &c, &errs), -EINVAL);
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want),
+		 "%s: tls.key: cannot read '%s/a-key-file-name-well-over-the-eighty-characters-"
+		 "that-values-are-cut-at-in-messages.pem': No such file or directory",
+		 path, tmpdir);
+	assert_string_equal(errs.msg[0], want);
+	conf_errors_done(&errs);
 	free(path);
 	free(ca);
 	free(cert);
