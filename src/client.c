@@ -15,6 +15,7 @@
 #include "capsule.h"
 #include "client.h"
 #include "conn.h"
+#include "ctl.h"
 #include "ippkt.h"
 #include "log.h"
 #include "mpq.h"
@@ -574,4 +575,49 @@ void client_free(struct client *cl)
 	}
 	free(cl->tunnels);
 	free(cl);
+}
+
+void client_status(struct daemon *d, json_t *root)
+{
+	struct client *cl = d->client;
+	json_t *arr = json_array();
+	uint64_t now = mpq_now_ns();
+	char p[MPQ_PREFIX_STRLEN];
+
+	for (size_t i = 0; cl && i < cl->n_tunnels; i++) {
+		struct tunnel *t = &cl->tunnels[i];
+		const struct conf_tunnel *ct = t->conf;
+		json_t *o = json_object(), *addrs = json_array();
+
+		json_object_set_new(o, "name", json_string(ct->name));
+		json_object_set_new(o, "class",
+				    json_string(ct->class_idx >= 0
+							? d->conf->classes[ct->class_idx].name
+							: ""));
+		json_object_set_new(o, "wan", json_string(t->wan ? t->wan->name : ""));
+		json_object_set_new(o, "tun", json_string(t->tun.name));
+		json_object_set_new(o, "state", json_string(state_names[t->state]));
+		json_object_set_new(o, "state_for_s",
+				    json_real((double)(now - t->state_since_ns) / 1e9));
+		json_object_set_new(o, "congestion", json_string(conf_cc_name(ct->quic.cc)));
+		json_object_set_new(o, "mtu", json_integer(t->mtu));
+		for (size_t j = 0; j < t->n_assigned; j++)
+			json_array_append_new(addrs, json_string(mpq_prefix_format(&t->assigned[j],
+										   p, sizeof(p))));
+		json_object_set_new(o, "inner_addresses", addrs);
+		if (t->conn)
+			conn_status_json(t->conn, o);
+		conn_stats_json(&t->totals, t->conn ? conn_stats(t->conn) : NULL, o);
+		json_object_set_new(
+			json_object_get(o, "drops"), "no_session",
+			json_integer((json_int_t)(t->drops_no_session +
+						  t->totals.drops[CONN_DROP_NO_SESSION] +
+						  (t->conn ? conn_stats(t->conn)
+								     ->drops[CONN_DROP_NO_SESSION]
+							   : 0))));
+		json_object_set_new(o, "reconnects", json_integer((json_int_t)t->reconnects));
+		json_object_set_new(o, "last_error", json_string(t->last_error));
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(root, "tunnels", arr);
 }

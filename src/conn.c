@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <ngtcp2/ngtcp2_crypto_wolfssl.h>
 
 #include "capsule.h"
@@ -1319,4 +1320,51 @@ const char *conn_close_reason(struct conn *c, char *buf, size_t size)
 	else
 		snprintf(buf, size, "error 0x%" PRIx64, e->error_code);
 	return buf;
+}
+
+void conn_status_json(struct conn *c, json_t *obj)
+{
+	ngtcp2_conn_info ci;
+	char a[80];
+
+	ngtcp2_conn_get_conn_info(c->qc, &ci);
+	json_object_set_new(obj, "rtt_ms",
+			    json_pack("{s:f, s:f, s:f, s:f}", "smoothed",
+				      (double)ci.smoothed_rtt / NGTCP2_MILLISECONDS, "min",
+				      (double)ci.min_rtt / NGTCP2_MILLISECONDS, "var",
+				      (double)ci.rttvar / NGTCP2_MILLISECONDS, "latest",
+				      (double)ci.latest_rtt / NGTCP2_MILLISECONDS));
+	json_object_set_new(obj, "cwnd", json_integer((json_int_t)ci.cwnd));
+	json_object_set_new(obj, "bytes_in_flight", json_integer((json_int_t)ci.bytes_in_flight));
+	json_object_set_new(obj, "local",
+			    json_string(mpq_sockaddr_format(c->ps.path.local.addr, a, sizeof(a))));
+	json_object_set_new(obj, "peer",
+			    json_string(mpq_sockaddr_format(c->ps.path.remote.addr, a, sizeof(a))));
+	json_object_set_new(obj, "queued", json_integer((json_int_t)pktq_count(&c->txq)));
+}
+
+static const char *const drop_names[CONN_DROP__N] = {
+	[CONN_DROP_QUEUE_FULL] = "queue_full", [CONN_DROP_TOO_BIG] = "too_big",
+	[CONN_DROP_SPOOFED] = "spoofed",       [CONN_DROP_NO_ROUTE] = "no_route",
+	[CONN_DROP_NO_SESSION] = "no_session", [CONN_DROP_MALFORMED] = "malformed",
+	[CONN_DROP_TUN] = "tun_write",
+};
+
+void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, json_t *obj)
+{
+	static const struct conn_stats zero;
+	json_t *drops = json_object();
+
+	if (!b)
+		b = &zero;
+	json_object_set_new(obj, "tx_packets",
+			    json_integer((json_int_t)(a->tx_packets + b->tx_packets)));
+	json_object_set_new(obj, "tx_bytes", json_integer((json_int_t)(a->tx_bytes + b->tx_bytes)));
+	json_object_set_new(obj, "rx_packets",
+			    json_integer((json_int_t)(a->rx_packets + b->rx_packets)));
+	json_object_set_new(obj, "rx_bytes", json_integer((json_int_t)(a->rx_bytes + b->rx_bytes)));
+	for (int i = 0; i < CONN_DROP__N; i++)
+		json_object_set_new(drops, drop_names[i],
+				    json_integer((json_int_t)(a->drops[i] + b->drops[i])));
+	json_object_set_new(obj, "drops", drops);
 }

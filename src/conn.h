@@ -134,6 +134,13 @@ struct conn_stats *conn_stats(struct conn *c);
 WOLFSSL *conn_ssl(const struct conn *c);
 ngtcp2_conn *conn_ngtcp2(const struct conn *c);
 const struct sockaddr *conn_remote(const struct conn *c);
+/* Add rtt_ms {smoothed, min, var, latest}, cwnd, bytes_in_flight, local, peer to obj. */
+struct json_t;
+void conn_status_json(struct conn *c, struct json_t *obj);
+
+/* Add {tx,rx}_{packets,bytes} and drops {reason: n} for the sum of a and b (b may be NULL). */
+void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, struct json_t *obj);
+
 /* Why the connection ended, from the peer's or our CONNECTION_CLOSE, for logs. */
 const char *conn_close_reason(struct conn *c, char *buf, size_t size);
 

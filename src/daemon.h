@@ -16,6 +16,7 @@ struct client;
 struct server;
 struct tls_ctx;
 struct nl;
+struct ctl;
 
 /* Scratch buffers shared by every socket and TUN of the loop (single-threaded). */
 #define MPQ_RX_BATCH	    32
@@ -28,6 +29,9 @@ struct daemon {
 	struct ev_loop *loop; /* borrowed (ev_default_loop) */
 	struct conf *conf;    /* owned */
 	const char *conf_path;
+	char conf_sha256[65]; /* hex digest of the file the running config came from */
+	char reload_error[256];
+	struct ctl *ctl;       /* owned: control socket */
 	struct tls_ctx *tls;   /* owned */
 	struct nl *nl;	       /* owned: non-blocking rtnetlink */
 	struct client *client; /* owned, role client */
@@ -56,6 +60,15 @@ static inline uint64_t mpq_now_ns(void)
 
 /* Fill buf with cryptographically secure random bytes (getrandom). Never fails. */
 void mpq_random(void *buf, size_t len);
+
+/*
+ * Re-read the configuration file. Returns 0, or -errno with d->reload_error set; the running
+ * configuration stays on any error.
+ */
+int daemon_reload(struct daemon *d);
+
+/* Hex SHA-256 of a file into out[65]. Returns 0 or -errno. */
+int mpq_file_sha256(const char *path, char out[65]);
 
 /* Begin a clean shutdown (CONNECTION_CLOSE to every peer, then leave the loop). */
 void daemon_stop(struct daemon *d);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "ctl.h"
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
@@ -22,6 +23,8 @@
 #include "nl.h"
 #include "server.h"
 #include "tls.h"
+
+#include <wolfssl/wolfcrypt/sha256.h>
 
 static void print_conf_errors(const struct conf_errors *errs);
 
@@ -64,6 +67,61 @@ static void sd_notify_msg(const char *msg)
 	close(fd);
 }
 
+int mpq_file_sha256(const char *path, char out[65])
+{
+	uint8_t buf[8192], dig[WC_SHA256_DIGEST_SIZE];
+	wc_Sha256 sha;
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	wc_InitSha256(&sha);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		wc_Sha256Update(&sha, buf, (word32)n);
+	fclose(f);
+	wc_Sha256Final(&sha, dig);
+	wc_Sha256Free(&sha);
+	for (size_t i = 0; i < sizeof(dig); i++)
+		snprintf(out + 2 * i, 3, "%02x", dig[i]);
+	return 0;
+}
+
+int daemon_reload(struct daemon *d)
+{
+	struct conf_errors errs = {0};
+	struct conf *c = NULL;
+	char sha[65];
+	int r;
+
+	d->reload_error[0] = '\0';
+	sd_notify_msg("RELOADING=1");
+	r = conf_load(d->conf_path, 0, &c, &errs);
+	if (r < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_err("reload: %s", errs.msg[i]);
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s%s",
+			 errs.n ? errs.msg[0] : strerror(-r),
+			 errs.n > 1 ? " (and more, see the log)" : "");
+		conf_errors_done(&errs);
+		log_err("reload: the new configuration is invalid; the running one stays");
+		sd_notify_msg("READY=1");
+		return -EINVAL;
+	}
+	conf_free(c);
+	r = mpq_file_sha256(d->conf_path, sha);
+	sd_notify_msg("READY=1");
+	if (r == 0 && strcmp(sha, d->conf_sha256) == 0) {
+		log_notice("reload: configuration unchanged");
+		return 0;
+	}
+	snprintf(d->reload_error, sizeof(d->reload_error),
+		 "the new configuration is valid, but applying a changed configuration live is "
+		 "not implemented yet: restart the daemon to apply it");
+	log_warn("reload: %s", d->reload_error);
+	return -EOPNOTSUPP;
+}
+
 static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)w;
@@ -91,7 +149,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (w->signum == SIGHUP) {
-		log_notice("SIGHUP: live reload is not implemented yet, ignoring");
+		log_notice("SIGHUP: reloading %s", d->conf_path);
+		daemon_reload(d);
 		return;
 	}
 	log_notice("%s: shutting down", strsignal(w->signum));
@@ -115,6 +174,8 @@ static int run(const char *config)
 	}
 	log_init((int)d.conf->log_level);
 	d.conf_path = config;
+	if (mpq_file_sha256(config, d.conf_sha256) < 0)
+		d.conf_sha256[0] = '\0';
 	d.start_ns = mpq_now_ns();
 	mpq_random(d.static_secret, sizeof(d.static_secret));
 	d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
@@ -140,6 +201,9 @@ static int run(const char *config)
 		log_err("startup failed: %s", strerror(-r));
 		goto out;
 	}
+	r = ctl_new(&d, d.conf->control_socket, &d.ctl);
+	if (r < 0)
+		goto out;
 	ev_signal_init(&d.sigint_watcher, signal_cb, SIGINT);
 	ev_signal_init(&d.sigterm_watcher, signal_cb, SIGTERM);
 	ev_signal_init(&d.sighup_watcher, signal_cb, SIGHUP);
@@ -157,6 +221,7 @@ static int run(const char *config)
 	ev_signal_stop(d.loop, &d.sighup_watcher);
 	ev_timer_stop(d.loop, &d.stop_timer);
 out:
+	ctl_free(d.ctl);
 	client_free(d.client);
 	server_free(d.server);
 	nl_free(d.nl);

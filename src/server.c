@@ -12,6 +12,7 @@
 #include "capsule.h"
 #include "cid.h"
 #include "conn.h"
+#include "ctl.h"
 #include "ippkt.h"
 #include "log.h"
 #include "lpm.h"
@@ -684,4 +685,64 @@ void server_free(struct server *s)
 	free(s->tunnels);
 	free(s->client_conns);
 	free(s);
+}
+
+void server_status(struct daemon *d, json_t *root)
+{
+	struct server *s = d->server;
+	const struct conf *cf = d->conf;
+	json_t *arr = json_array(), *clients = json_array();
+	char p[MPQ_PREFIX_STRLEN];
+
+	if (!s)
+		return;
+	json_object_set_new(root, "listener",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "datagrams",
+				      (json_int_t)s->stats.rx_datagrams, "garbage",
+				      (json_int_t)s->stats.garbage, "unknown_cid",
+				      (json_int_t)s->stats.unknown_cid, "version_negotiations",
+				      (json_int_t)s->stats.version_negotiations, "refused_limit",
+				      (json_int_t)s->stats.refused_limit, "connections",
+				      (json_int_t)s->n_conns, "handshaking",
+				      (json_int_t)s->n_handshaking, "tun_no_route",
+				      (json_int_t)s->stats.tun_no_route, "tun_malformed",
+				      (json_int_t)s->stats.tun_malformed));
+	for (size_t i = 0; i < cf->n_srv_tunnels; i++) {
+		struct srv_tunnel *t = &s->tunnels[i];
+		const struct conf_srv_tunnel *ct = t->conf;
+		json_t *o = json_object(), *addrs = json_array(), *routes = json_array();
+
+		json_object_set_new(o, "name", json_string(ct->name));
+		json_object_set_new(o, "client", json_string(cf->clients[ct->client].identity));
+		json_object_set_new(o, "state", json_string(t->live ? "up" : "down"));
+		for (size_t j = 0; j < ct->n_address; j++)
+			json_array_append_new(addrs, json_string(mpq_prefix_format(&ct->address[j],
+										   p, sizeof(p))));
+		for (size_t j = 0; j < ct->n_routes; j++)
+			json_array_append_new(routes, json_string(mpq_prefix_format(&ct->routes[j],
+										    p, sizeof(p))));
+		json_object_set_new(o, "inner_addresses", addrs);
+		json_object_set_new(o, "routes", routes);
+		if (t->live)
+			conn_status_json(t->live->conn, o);
+		conn_stats_json(&t->totals, t->live ? conn_stats(t->live->conn) : NULL, o);
+		json_object_set_new(o, "sessions", json_integer((json_int_t)t->sessions));
+		json_object_set_new(o, "reconnects",
+				    json_integer((json_int_t)(t->sessions ? t->sessions - 1 : 0)));
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(root, "tunnels", arr);
+	for (size_t i = 0; i < cf->n_clients; i++) {
+		const struct conf_client *cc = &cf->clients[i];
+		json_t *names = json_array();
+
+		for (size_t j = 0; j < cc->n_tunnels; j++)
+			json_array_append_new(
+				names, json_string(cf->srv_tunnels[cc->first_tunnel + j].name));
+		json_array_append_new(clients,
+				      json_pack("{s:s, s:I, s:o}", "identity", cc->identity,
+						"connections", (json_int_t)s->client_conns[i],
+						"tunnels", names));
+	}
+	json_object_set_new(root, "clients", clients);
 }
