@@ -25,7 +25,7 @@ DEPS_RECIPE=6
 DEBIAN_PACKAGES=(
 	build-essential pkg-config meson ninja-build cmake xz-utils curl ca-certificates
 	libev-dev libnftnl-dev libmnl-dev libjansson-dev libcmocka-dev
-	nftables iproute2 iperf3 openssl openvpn procps psmisc kmod python3
+	nftables iproute2 iputils-ping iperf3 openssl openvpn procps psmisc kmod python3
 	clang-format
 )
 
