@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two namespaces joined by a veth pair with IPv4 and IPv6 addresses: the harness itself works.
 set -u
+# shellcheck source=t/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
 netns_require_root
 netns_require_cmd ping ss

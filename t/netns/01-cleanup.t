@@ -3,6 +3,7 @@
 # background processes, then exits normally, fails, or is killed by TERM or INT; afterwards none
 # of its namespaces, processes or temp dir may remain.
 set -u
+# shellcheck source=t/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
 netns_require_root
 
