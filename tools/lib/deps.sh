@@ -25,8 +25,8 @@ DEPS_RECIPE=6
 DEBIAN_PACKAGES=(
 	build-essential pkg-config meson ninja-build cmake xz-utils curl ca-certificates
 	libev-dev libnftnl-dev libmnl-dev libjansson-dev libcmocka-dev
-	nftables iproute2 iperf3 openssl openvpn procps psmisc kmod python3
-	clang-format
+	nftables iproute2 iputils-ping iperf3 openssl openvpn procps psmisc kmod python3
+	clang-format shellcheck
 )
 
 deps_log() { printf '[deps] %s\n' "$*" >&2; }
