@@ -7,6 +7,7 @@
  *                             jitter, backoff_min_ms doubling up to backoff_max_ms).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +119,7 @@ static void tunnel_teardown(struct tunnel *t, const char *why)
 		udp_close(&t->sock);
 	}
 	t->close_pending = false;
-	if (why)
+	if (why && why != t->last_error)
 		snprintf(t->last_error, sizeof(t->last_error), "%s", why);
 	if (t->cl->d->stopping)
 		return;
@@ -166,9 +167,12 @@ static void tunnel_response(struct conn *c, int status)
 		log_debug("%s: CONNECT-IP session accepted", t->name);
 		return;
 	}
-	log_err("%s: server refused the tunnel: HTTP status %d", t->name, status);
-	snprintf(t->last_error, sizeof(t->last_error), "server refused the tunnel (status %d)",
-		 status);
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "server refused the tunnel (HTTP status %d)", status);
+	if (strcmp(msg, t->last_error) != 0 || t->reconnects % 20 == 0)
+		log_err("%s: %s", t->name, msg);
+	snprintf(t->last_error, sizeof(t->last_error), "%s", msg);
 	t->close_pending = true; /* we are inside ngtcp2: act after the read */
 }
 
@@ -295,16 +299,28 @@ static void tunnel_packet(struct conn *c, const uint8_t *pkt, size_t len)
 static void tunnel_closed(struct conn *c, const char *why)
 {
 	struct tunnel *t = conn_owner(c);
-	char reason[200];
+	char msg[256], reason[200];
+	bool repeat;
 
-	if (t->state == TUNNEL_UP)
-		log_warn("%s: connection lost: %s", t->name, why);
-	else if (strcmp(why, "closed by peer") == 0)
-		log_err("%s: server closed the connection: %s", t->name,
-			conn_close_reason(c, reason, sizeof(reason)));
+	if (strcmp(why, "closed by peer") == 0)
+		snprintf(msg, sizeof(msg), "server closed the connection: %s",
+			 conn_close_reason(c, reason, sizeof(reason)));
 	else
-		log_err("%s: connection failed: %s", t->name, why);
-	tunnel_teardown(t, why);
+		snprintf(msg, sizeof(msg), "%s", why);
+	if (t->state == TUNNEL_UP) {
+		log_warn("%s: connection lost: %s", t->name, msg);
+	} else {
+		/* The same failure on every retry is logged once, then every 20th attempt. */
+		repeat = strcmp(msg, t->last_error) == 0;
+		if (!repeat)
+			log_err("%s: connection failed: %s", t->name, msg);
+		else if (t->reconnects % 20 == 0)
+			log_err("%s: still failing after %" PRIu64 " attempts: %s", t->name,
+				t->reconnects, msg);
+		else
+			log_debug("%s: connection failed again: %s", t->name, msg);
+	}
+	tunnel_teardown(t, msg);
 }
 
 static const struct conn_ops tunnel_conn_ops = {
@@ -353,23 +369,22 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	after_read(t);
 }
 
-static void send_too_big(struct tunnel *t, const uint8_t *pkt, size_t len, size_t mtu)
+/*
+ * ICMP "too big" back into the TUN. Its source is the original packet's destination: a
+ * local address would be dropped by the kernel as a martian source (IPv4), and the sender
+ * only needs the quoted header to find the flow.
+ */
+static void send_too_big(struct tun *tun, const uint8_t *pkt, size_t len, size_t mtu)
 {
 	uint8_t out[1280];
-	const struct mpq_prefix *from = NULL;
 	struct ippkt_info ip;
 	ssize_t n;
 
 	if (ippkt_parse(pkt, len, &ip) < 0)
 		return;
-	for (size_t i = 0; i < t->n_assigned && !from; i++)
-		if (t->assigned[i].family == ip.family)
-			from = &t->assigned[i];
-	if (!from)
-		return;
-	n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu, from->addr);
+	n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu, ip.dst);
 	if (n > 0)
-		(void)tun_write(&t->tun, out, (size_t)n);
+		(void)tun_write(tun, out, (size_t)n);
 }
 
 static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -395,7 +410,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if ((size_t)n > conn_max_inner(t->conn)) {
 			conn_stats(t->conn)->drops[CONN_DROP_TOO_BIG]++;
-			send_too_big(t, slot, (size_t)n, conn_max_inner(t->conn));
+			send_too_big(&t->tun, slot, (size_t)n, conn_max_inner(t->conn));
 			continue;
 		}
 		conn_queue_commit(t->conn, (size_t)n);

@@ -75,6 +75,9 @@ struct conn {
 	bool handshake_done;
 	bool closed;	   /* ops->closed was called or must not be */
 	bool want_session; /* client: request once SETTINGS arrive */
+	bool want_get;
+	int64_t get_stream;
+	char get_path[CONN_HDR_MAX];
 	bool settings_ok;
 	char name[192];
 	char server_name[256];
@@ -96,6 +99,8 @@ struct conn {
 	struct pktq txq;
 	struct conn_stats stats;
 };
+
+static const char *tls_alert_name(unsigned a);
 
 static ngtcp2_tstamp now_ts(void)
 {
@@ -362,8 +367,11 @@ int conn_read(struct conn *c, const struct sockaddr *local, socklen_t local_len,
 
 		ngtcp2_ccerr_set_tls_alert(&c->ccerr, ngtcp2_conn_get_tls_alert(c->qc), NULL, 0);
 		write_close_packet(c);
-		snprintf(why, sizeof(why), "TLS handshake failed (alert %u; %s)",
-			 ngtcp2_conn_get_tls_alert(c->qc), tls_verify_error(c->ssl));
+		const char *verr = tls_verify_error(c->ssl);
+		unsigned alert = ngtcp2_conn_get_tls_alert(c->qc);
+
+		snprintf(why, sizeof(why), "TLS handshake failed (%s%salert %u: %s)",
+			 verr ? verr : "", verr ? "; " : "", alert, tls_alert_name(alert));
 		conn_finish(c, why);
 		return -1;
 	}
@@ -619,6 +627,11 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t stream_id, int fin, void 
 			return NGHTTP3_ERR_CALLBACK_FAILURE;
 		return 0;
 	}
+	if (stream_id == c->get_stream) {
+		if (s->status >= 200)
+			c->ops->response(c, s->status);
+		return 0;
+	}
 	if (stream_id != c->session_stream)
 		return 0;
 	if (s->status >= 200 && s->status < 300) {
@@ -651,6 +664,10 @@ static int h3_recv_data_cb(nghttp3_conn *h3, int64_t stream_id, const uint8_t *d
 	(void)stream_user_data;
 	ngtcp2_conn_extend_max_stream_offset(c->qc, stream_id, datalen);
 	ngtcp2_conn_extend_max_offset(c->qc, datalen);
+	if (!c->server && stream_id == c->get_stream && c->ops->body) {
+		c->ops->body(c, data, datalen);
+		return 0;
+	}
 	if (stream_id != c->session_stream || c->session != SESSION_OPEN)
 		return 0; /* request bodies we do not use */
 	r = capsule_parser_feed(&c->cap_rx, data, datalen, session_capsule_cb, c);
@@ -743,6 +760,7 @@ static int h3_reset_stream_cb(nghttp3_conn *h3, int64_t stream_id, uint64_t app_
 }
 
 static int submit_session_request(struct conn *c);
+static int submit_get_request(struct conn *c);
 
 static int h3_recv_settings_cb(nghttp3_conn *h3, const nghttp3_settings *settings, void *user_data)
 {
@@ -762,6 +780,8 @@ static int h3_recv_settings_cb(nghttp3_conn *h3, const nghttp3_settings *setting
 	 */
 	c->settings_ok = true;
 	if (c->want_session && submit_session_request(c) != 0)
+		return NGHTTP3_ERR_CALLBACK_FAILURE;
+	if (c->want_get && submit_get_request(c) != 0)
 		return NGHTTP3_ERR_CALLBACK_FAILURE;
 	return 0;
 }
@@ -832,6 +852,40 @@ static int submit_session_request(struct conn *c)
 	c->session = SESSION_REQUESTED;
 	c->session_stream = sid;
 	return 0;
+}
+
+static int submit_get_request(struct conn *c)
+{
+	struct h3_stream *s;
+	nghttp3_nv nva[4];
+	int64_t sid;
+
+	c->want_get = false;
+	if (ngtcp2_conn_open_bidi_stream(c->qc, &sid, NULL) != 0)
+		return -1;
+	s = h3_stream_new(c, sid);
+	if (!s)
+		return -1;
+	nva[0] = make_nv(":method", "GET");
+	nva[1] = make_nv(":scheme", "https");
+	nva[2] = make_nv(":path", c->get_path);
+	nva[3] = make_nv(":authority", c->server_name);
+	if (nghttp3_conn_submit_request(c->h3, sid, nva, 4, NULL, s) != 0) {
+		h3_stream_free(c, s);
+		return -1;
+	}
+	c->get_stream = sid;
+	return 0;
+}
+
+int conn_request_get(struct conn *c, const char *path)
+{
+	snprintf(c->get_path, sizeof(c->get_path), "%s", path);
+	if (!c->settings_ok) {
+		c->want_get = true;
+		return 0;
+	}
+	return submit_get_request(c);
 }
 
 int conn_request_session(struct conn *c, const char *path)
@@ -1101,6 +1155,7 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	c->static_secret = p->static_secret;
 	c->server_id = p->server_id;
 	c->session_stream = -1;
+	c->get_stream = -1;
 	snprintf(c->name, sizeof(c->name), "%s", p->name ? p->name : "connection");
 	if (p->server_name)
 		snprintf(c->server_name, sizeof(c->server_name), "%s", p->server_name);
@@ -1310,18 +1365,62 @@ const struct sockaddr *conn_remote(const struct conn *c)
 	return c->ps.path.remote.addr;
 }
 
+static const char *tls_alert_name(unsigned a)
+{
+	switch (a) {
+	case 40:
+		return "handshake failure";
+	case 42:
+		return "bad certificate";
+	case 43:
+		return "unsupported certificate";
+	case 44:
+		return "certificate revoked";
+	case 45:
+		return "certificate expired";
+	case 46:
+		return "certificate unknown";
+	case 48:
+		return "unknown CA";
+	case 49:
+		return "access denied";
+	case 50:
+		return "decode error";
+	case 51:
+		return "decrypt error";
+	case 70:
+		return "protocol version";
+	case 80:
+		return "internal error";
+	case 112:
+		return "unrecognized name";
+	case 116:
+		return "certificate required";
+	case 120:
+		return "no application protocol";
+	default:
+		return "alert";
+	}
+}
+
 const char *conn_close_reason(struct conn *c, char *buf, size_t size)
 {
 	const ngtcp2_ccerr *e = ngtcp2_conn_get_ccerr(c->qc);
+	int n;
 
-	if (e->reasonlen)
-		snprintf(buf, size, "error 0x%" PRIx64 ": %.*s", e->error_code, (int)e->reasonlen,
-			 (const char *)e->reason);
+	if (e->type == NGTCP2_CCERR_TYPE_TRANSPORT && e->error_code >= 0x100 &&
+	    e->error_code <= 0x1ff)
+		n = snprintf(buf, size, "TLS alert %u (%s)", (unsigned)(e->error_code - 0x100),
+			     tls_alert_name((unsigned)(e->error_code - 0x100)));
 	else
-		snprintf(buf, size, "error 0x%" PRIx64, e->error_code);
+		n = snprintf(buf, size, "%s error 0x%" PRIx64,
+			     e->type == NGTCP2_CCERR_TYPE_APPLICATION ? "application" : "transport",
+			     e->error_code);
+	if (e->reasonlen && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, ": %.*s", (int)e->reasonlen,
+			 (const char *)e->reason);
 	return buf;
 }
-
 void conn_status_json(struct conn *c, json_t *obj)
 {
 	ngtcp2_conn_info ci;

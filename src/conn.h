@@ -52,8 +52,10 @@ struct conn_ops {
 	int (*request)(struct conn *c, const char *path);
 	/* server: called right after the 200 response was submitted (send capsules here). */
 	void (*session_open)(struct conn *c);
-	/* client: the server's answer to our CONNECT-IP request. */
+	/* client: the server's answer to our CONNECT-IP (or GET) request. */
 	void (*response)(struct conn *c, int status);
+	/* client: body bytes of a GET response (optional). */
+	void (*body)(struct conn *c, const uint8_t *data, size_t len);
 	/* a capsule on the session stream (unknown types included: ignore them). */
 	void (*capsule)(struct conn *c, uint64_t type, const uint8_t *value, size_t len);
 	/* an inner IP packet (HTTP Datagram, context 0) of the session. */
@@ -111,6 +113,9 @@ void conn_close(struct conn *c, uint64_t app_error, const char *reason);
 
 /* Client: open the CONNECT-IP session for `path` once the server's SETTINGS allow it. */
 int conn_request_session(struct conn *c, const char *path);
+
+/* Client: a plain GET request (health checks); the answer comes through response/body. */
+int conn_request_get(struct conn *c, const char *path);
 
 /* Queue a capsule on the session stream. 0, -ENOBUFS, -ENOTCONN. */
 int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);

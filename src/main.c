@@ -28,24 +28,6 @@
 
 static void print_conf_errors(const struct conf_errors *errs);
 
-void mpq_random(void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_err("getrandom: %s", strerror(errno));
-			abort();
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
 static void sd_notify_msg(const char *msg)
 {

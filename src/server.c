@@ -5,6 +5,7 @@
  * Timers: none of its own (each connection has its expiry timer in conn.c).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +85,21 @@ struct server {
 	size_t n_handshaking;
 	struct server_stats stats;
 	struct ratelimit rl_garbage;
+	struct ratelimit rl_peer; /* log lines a client can trigger */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
+
+/* May a log line that a peer can trigger be printed now? Reports what was suppressed. */
+static bool peer_log_ok(struct server *s)
+{
+	uint64_t sup = 0;
+
+	if (!ratelimit_ok(&s->rl_peer, mpq_now_ns() / 1000000, &sup))
+		return false;
+	if (sup)
+		log_warn("(%" PRIu64 " similar messages about clients suppressed)", sup);
+	return true;
+}
 
 static void mark_dirty(struct srv_conn *sc)
 {
@@ -188,15 +202,19 @@ static void srv_handshake_done(struct conn *c)
 	}
 	tls_peer_names(conn_ssl(c), match_identity, &m);
 	if (m.client < 0) {
-		log_warn("client %s: certificate '%s' is valid but not a configured client; "
-			 "its requests will be refused",
-			 sc->peer, m.first);
+		if (peer_log_ok(s))
+			log_warn(
+				"client %s: certificate '%s' is valid but not a configured client; "
+				"its requests will be refused",
+				sc->peer, m.first);
 		return;
 	}
 	if (s->client_conns[m.client] >= cf->limits.max_connections_per_client) {
-		log_warn("client '%s' (%s): more than %u connections, refusing its requests",
-			 cf->clients[m.client].identity, sc->peer,
-			 cf->limits.max_connections_per_client);
+		if (peer_log_ok(s))
+			log_warn(
+				"client '%s' (%s): more than %u connections, refusing its requests",
+				cf->clients[m.client].identity, sc->peer,
+				cf->limits.max_connections_per_client);
 		return;
 	}
 	sc->client = m.client;
@@ -216,19 +234,24 @@ static int srv_request(struct conn *c, const char *path)
 	int idx;
 
 	if (strncmp(path, MPQ_SESSION_PATH_PREFIX, plen) != 0) {
-		log_warn("%s: CONNECT-IP request for unknown path, refusing (404)", conn_name(c));
+		if (peer_log_ok(s))
+			log_warn("%s: CONNECT-IP request for unknown path, refusing (404)",
+				 conn_name(c));
 		return 404;
 	}
 	idx = conf_find_srv_tunnel(cf, path + plen);
 	if (sc->client < 0) {
-		log_warn("%s: tunnel request from an unauthorized certificate, refusing (403)",
-			 conn_name(c));
+		if (peer_log_ok(s))
+			log_warn("%s: tunnel request from an unauthorized certificate, refusing "
+				 "(403)",
+				 conn_name(c));
 		return 403;
 	}
 	if (idx < 0 || s->tunnels[idx].conf->client != (size_t)sc->client) {
 		/* Same answer for "unknown" and "someone else's": names are not disclosed. */
-		log_warn("%s: may not open tunnel '%.32s', refusing (403)", conn_name(c),
-			 path + plen);
+		if (peer_log_ok(s))
+			log_warn("%s: may not open tunnel '%.32s', refusing (403)", conn_name(c),
+				 path + plen);
 		return 403;
 	}
 	t = &s->tunnels[idx];
@@ -323,7 +346,7 @@ static void srv_closed(struct conn *c, const char *why)
 			 strcmp(why, "closed by peer") == 0
 				 ? conn_close_reason(c, reason, sizeof(reason))
 				 : "");
-	else
+	else if (peer_log_ok(sc->s))
 		log_info("%s: connection ended: %s", conn_name(c), why);
 	srv_conn_free(sc);
 }
@@ -502,22 +525,16 @@ static void listener_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- TUN ---- */
 
+/* ICMP "too big" back into the TUN, from the original destination (see client.c). */
 static void send_too_big(struct server *s, const uint8_t *pkt, size_t len, size_t mtu,
 			 const struct ippkt_info *ip)
 {
-	const struct conf *cf = s->d->conf;
 	uint8_t out[1280];
 	ssize_t n;
 
-	for (size_t i = 0; i < cf->n_tun_address; i++) {
-		if (cf->tun_address[i].family != ip->family)
-			continue;
-		n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu,
-				       cf->tun_address[i].addr);
-		if (n > 0)
-			(void)tun_write(&s->tun, out, (size_t)n);
-		return;
-	}
+	n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu, ip->dst);
+	if (n > 0)
+		(void)tun_write(&s->tun, out, (size_t)n);
 }
 
 static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -610,6 +627,7 @@ int server_start(struct daemon *d)
 	s->d = d;
 	s->tun.fd = -1;
 	s->rl_garbage = (struct ratelimit)RATELIMIT_INIT(10000, 5);
+	s->rl_peer = (struct ratelimit)RATELIMIT_INIT(10000, 20);
 	mpq_random(key, sizeof(key));
 	s->cids = cid_table_new(key, (size_t)cf->limits.max_connections * 8 + 64);
 	s->tunnels = calloc(cf->n_srv_tunnels ? cf->n_srv_tunnels : 1, sizeof(*s->tunnels));

@@ -37,7 +37,7 @@ WOLFSSL *tls_session_new(struct tls_ctx *t, ngtcp2_crypto_conn_ref *ref, const c
  */
 bool tls_peer_names(WOLFSSL *ssl, bool (*cb)(void *arg, const char *name), void *arg);
 
-/* Why verification of the peer failed, for logs ("certificate verify failed: ..."). */
+/* Why verification of the peer certificate failed, or NULL if no reason is recorded. */
 const char *tls_verify_error(WOLFSSL *ssl);
 
 #endif
