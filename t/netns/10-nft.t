@@ -30,6 +30,7 @@ fi
 
 ns=mpq-nft-$$
 tmp=$(mktemp -d /tmp/mpq-nft-test.XXXXXX)
+# shellcheck disable=SC2317 # called by the trap
 cleanup()
 {
 	ip netns del "$ns" 2>/dev/null
@@ -54,6 +55,13 @@ not_ok()
 	for l in "$@"; do
 		printf '%s\n' "$l" | sed 's/^/# /'
 	done
+}
+# tap STATUS DESCRIPTION [DIAGNOSTICS...]: ok when STATUS (a $? value) is 0
+tap()
+{
+	local st=$1
+	shift
+	if [ "$st" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi
 }
 # check DESCRIPTION COMMAND...: ok if the command succeeds
 check()
@@ -137,9 +145,11 @@ fi
 # 3-4: apply
 out=$(nftc -c "$tmp/client.json" apply 2>&1)
 rc=$?
-[ $rc -eq 0 ] && ok "apply exits 0" || not_ok "apply exits 0 (got $rc)" "$out"
+[ $rc -eq 0 ]
+tap $? "apply exits 0 (got $rc)" "$out"
 expect="mpquic-nft: class 'bulk': tunnel device 'mpq-bk1' does not exist, no route in table 101 yet, ignoring"
-[ "$out" = "$expect" ] && ok "apply warns about the missing TUN only" || not_ok "apply warns about the missing TUN only" "$out"
+[ "$out" = "$expect" ]
+tap $? "apply warns about the missing TUN only" "$out"
 
 # 5-8: the kernel's view of our table (JSON)
 in_ns nft -j list table inet mpquic >"$tmp/list.json" 2>&1
@@ -167,16 +177,15 @@ print("rules", sorted(rules.items()))
 PY
 )
 want_chains="chains [('classify', (None, None, None)), ('forward', ('filter', 'forward', -150)), ('output', ('route', 'output', -150)), ('postrouting', ('nat', 'postrouting', 100)), ('prerouting', ('filter', 'prerouting', -150))]"
-grep -qxF "$want_chains" <<<"$summary" && ok "nft -j: five chains with their hooks" ||
-	not_ok "nft -j: five chains with their hooks" "$summary"
-grep -qxF "sets ['cls_critical_iif', 'cls_critical_sport', 'cls_critical_src4', 'cls_critical_src6']" <<<"$summary" &&
-	ok "nft -j: the class's named sets" || not_ok "nft -j: the class's named sets" "$summary"
-grep -qxF 'src4 [{"prefix": {"addr": "10.0.0.0", "len": 8}}, {"prefix": {"addr": "192.168.1.0", "len": 24}}]' <<<"$summary" &&
-	grep -qxF 'sport [5060, {"range": [10000, 25000]}]' <<<"$summary" &&
-	ok "nft -j: interval elements merged" || not_ok "nft -j: interval elements merged" "$summary"
+grep -qxF "$want_chains" <<<"$summary"
+tap $? "nft -j: five chains with their hooks" "$summary"
+grep -qxF "sets ['cls_critical_iif', 'cls_critical_sport', 'cls_critical_src4', 'cls_critical_src6']" <<<"$summary"
+tap $? "nft -j: the class's named sets" "$summary"
+grep -qxF 'src4 [{"prefix": {"addr": "10.0.0.0", "len": 8}}, {"prefix": {"addr": "192.168.1.0", "len": 24}}]' <<<"$summary" && grep -qxF 'sport [5060, {"range": [10000, 25000]}]' <<<"$summary"
+tap $? "nft -j: interval elements merged" "$summary"
 # classify: server + 2 dscp x 2 families + default; hooks: 2 restores + jump
-grep -qxF "rules [('classify', 6), ('forward', 2), ('output', 3), ('postrouting', 2), ('prerouting', 3)]" <<<"$summary" &&
-	ok "nft -j: rule counts per chain" || not_ok "nft -j: rule counts per chain" "$summary"
+grep -qxF "rules [('classify', 6), ('forward', 2), ('output', 3), ('postrouting', 2), ('prerouting', 3)]" <<<"$summary"
+tap $? "nft -j: rule counts per chain" "$summary"
 
 # 9-11: policy routing
 r4=$(in_ns ip -4 rule show)
@@ -188,8 +197,8 @@ if grep -qx '1000:	from all lookup main suppress_prefixlength 0' <<<"$r4" &&
 else
 	not_ok "ip -4 rule: suppress rule and one fwmark rule per class" "$r4"
 fi
-grep -qx '1001:	from all fwmark 0x20000/0xff0000 lookup 101' <<<"$r6" &&
-	ok "ip -6 rule: the same rules" || not_ok "ip -6 rule: the same rules" "$r6"
+grep -qx '1001:	from all fwmark 0x20000/0xff0000 lookup 101' <<<"$r6"
+tap $? "ip -6 rule: the same rules" "$r6"
 rt=$(in_ns ip -4 route show table 100; in_ns ip -6 route show table 100)
 if grep -q '^default dev mpq-cr1 proto static' <<<"$rt" && [ "$(grep -c '^default dev mpq-cr1' <<<"$rt")" -eq 2 ]; then
 	ok "table 100: default route via mpq-cr1 (IPv4 and IPv6)"
@@ -215,23 +224,24 @@ snap >"$tmp/before"
 out=$(nftc -c "$tmp/client.json" apply 2>&1)
 rc=$?
 snap >"$tmp/after"
-[ $rc -eq 0 ] && ok "second apply exits 0" || not_ok "second apply exits 0" "$out"
-diff -u "$tmp/before" "$tmp/after" >"$tmp/diff" && ok "second apply: table, rules and routes unchanged" ||
-	not_ok "second apply: table, rules and routes unchanged" "$(cat "$tmp/diff")"
+[ $rc -eq 0 ]
+tap $? "second apply exits 0" "$out"
+diff -u "$tmp/before" "$tmp/after" >"$tmp/diff"
+tap $? "second apply: table, rules and routes unchanged" "$(cat "$tmp/diff")"
 
 # 15-17: a batch the kernel rejects (last rule: an MSS clamp from rt mtu in prerouting, which
 # nft_rt refuses) leaves the previous ruleset in place; check mode says the same
 out=$(in_ns env MPQUIC_NFT_TEST_FAULT=1 "$NFT_CMD" -c "$tmp/client.json" apply 2>&1)
 rc=$?
 snap >"$tmp/after"
-[ $rc -eq 1 ] && grep -qF "test fault rule in chain 'prerouting' (MPQUIC_NFT_TEST_FAULT): Operation not supported" <<<"$out" &&
-	ok "rejected batch: exit 1, error names the rule" || not_ok "rejected batch: exit 1, error names the rule (rc $rc)" "$out"
-diff -u "$tmp/before" "$tmp/after" >"$tmp/diff" && ok "rejected batch: previous ruleset untouched" ||
-	not_ok "rejected batch: previous ruleset untouched" "$(cat "$tmp/diff")"
+[ $rc -eq 1 ] && grep -qF "test fault rule in chain 'prerouting' (MPQUIC_NFT_TEST_FAULT): Operation not supported" <<<"$out"
+tap $? "rejected batch: exit 1, error names the rule (rc $rc)" "$out"
+diff -u "$tmp/before" "$tmp/after" >"$tmp/diff"
+tap $? "rejected batch: previous ruleset untouched" "$(cat "$tmp/diff")"
 out=$(in_ns env MPQUIC_NFT_TEST_FAULT=1 "$NFT_CMD" -c "$tmp/client.json" check 2>&1)
 rc=$?
-[ $rc -eq 1 ] && grep -q "Operation not supported" <<<"$out" && ok "check reports the rejection" ||
-	not_ok "check reports the rejection (rc $rc)" "$out"
+[ $rc -eq 1 ] && grep -q "Operation not supported" <<<"$out"
+tap $? "check reports the rejection (rc $rc)" "$out"
 
 # 18-21: delete removes only ours; a foreign table survives byte for byte
 in_ns nft -f - <<'EOF'
@@ -245,7 +255,8 @@ EOF
 in_ns nft list table inet foreign >"$tmp/foreign.before"
 out=$(nftc -c "$tmp/client.json" delete 2>&1)
 rc=$?
-[ $rc -eq 0 ] && ok "delete exits 0" || not_ok "delete exits 0 (got $rc)" "$out"
+[ $rc -eq 0 ]
+tap $? "delete exits 0 (got $rc)" "$out"
 tables=$(in_ns nft list tables)
 in_ns nft list table inet foreign >"$tmp/foreign.after" 2>&1
 if [ "$tables" = "table inet foreign" ] && diff -q "$tmp/foreign.before" "$tmp/foreign.after" >/dev/null; then
@@ -254,9 +265,10 @@ else
 	not_ok "delete: our table gone, the foreign table untouched" "$tables" "$(diff "$tmp/foreign.before" "$tmp/foreign.after")"
 fi
 left=$(in_ns ip -4 rule | grep -E '^100[01]:'; in_ns ip -6 rule | grep -E '^100[01]:'; in_ns ip -4 route show table 100; in_ns ip -6 route show table 100)
-[ -z "$left" ] && ok "delete: rules and class routes gone" || not_ok "delete: rules and class routes gone" "$left"
+[ -z "$left" ]
+tap $? "delete: rules and class routes gone" "$left"
 out=$(nftc -c "$tmp/client.json" delete 2>&1)
-[ $? -eq 0 ] && ok "delete again is a no-op" || not_ok "delete again is a no-op" "$out"
+tap $? "delete again is a no-op" "$out"
 
 # 22-23: server role
 check "server: print | nft -c -f - accepts the script" \
@@ -265,7 +277,7 @@ out=$(nftc -c "$tmp/server.json" --role server apply 2>&1)
 list=$(in_ns nft list table inet mpquic 2>&1)
 if grep -qF 'iifname "mpq0" oifname != "mpq0" masquerade' <<<"$list" &&
 	grep -qF 'ct state established,related accept' <<<"$list" &&
-	grep -qF 'iifname "mpq0" accept' <<<"$list" && [ -z "$(in_ns ip -4 rule | grep -E '^100[01]:')" ]; then
+	grep -qF 'iifname "mpq0" accept' <<<"$list" && ! in_ns ip -4 rule | grep -qE '^100[01]:'; then
 	ok "server: masquerade and forward accepts, no policy routing"
 else
 	not_ok "server: masquerade and forward accepts, no policy routing" "$out" "$list"
@@ -284,12 +296,13 @@ fi
 rc1=$?
 "$NFT_CMD" -c "$tmp/client.json" --role server print >/dev/null 2>&1
 rc2=$?
-[ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && ok "usage errors exit 2" || not_ok "usage errors exit 2 (got $rc1, $rc2)"
+[ $rc1 -eq 2 ] && [ $rc2 -eq 2 ]
+tap $? "usage errors exit 2 (got $rc1, $rc2)"
 out=$("$NFT_CMD" -c "$tmp/bad.json" print 2>&1)
 rc=$?
-[ $rc -eq 1 ] && grep -q "bogus" <<<"$out" && ok "configuration errors: the loader's messages, exit 1" ||
-	not_ok "configuration errors: the loader's messages, exit 1 (got $rc)" "$out"
-[ "$(in_ns nft list tables)" = "table inet foreign" ] && ok "nothing of ours left in the namespace" ||
-	not_ok "nothing of ours left in the namespace" "$(in_ns nft list ruleset)"
+[ $rc -eq 1 ] && grep -q "bogus" <<<"$out"
+tap $? "configuration errors: the loader's messages, exit 1 (got $rc)" "$out"
+[ "$(in_ns nft list tables)" = "table inet foreign" ]
+tap $? "nothing of ours left in the namespace" "$(in_ns nft list ruleset)"
 
 exit $((failed > 0))
