@@ -105,13 +105,11 @@ static bool key_inc(uint8_t *a, unsigned len)
 	return true;
 }
 
-static enum nftb_key set_key_global; /* qsort has no context argument */
-
-static int elem_cmp(const void *pa, const void *pb)
+static int elem_cmp(const void *pa, const void *pb, void *key)
 {
 	const struct nftb_elem *a = pa, *b = pb;
 
-	return key_cmp(a->lo, b->lo, key_len(set_key_global));
+	return key_cmp(a->lo, b->lo, key_len(*(const enum nftb_key *)key));
 }
 
 /* Sort and merge overlapping or adjacent ranges: the kernel refuses overlapping intervals. */
@@ -135,8 +133,7 @@ static void elems_normalize(struct nftb_set *s)
 	}
 	if (s->n_elems == 0)
 		return;
-	set_key_global = s->key;
-	qsort(s->elems, s->n_elems, sizeof(s->elems[0]), elem_cmp);
+	qsort_r(s->elems, s->n_elems, sizeof(s->elems[0]), elem_cmp, &s->key);
 	for (size_t i = 1; i < s->n_elems; i++) {
 		struct nftb_elem *cur = &s->elems[out];
 		uint8_t next[16];
