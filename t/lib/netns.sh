@@ -2,7 +2,7 @@
 # t/lib/netns.sh: private network namespaces for the netns tests and tools/bench.
 #
 # Source it near the top of a test; it sources tap.sh, creates the per-test temp dir $T and
-# installs a trap on EXIT/INT/TERM/HUP that
+# installs a trap on EXIT/INT/TERM/HUP/PIPE that
 #   1. calls netns_at_exit if the test defines it (e.g. to dump daemon logs on failure),
 #   2. sends TERM to every process started with ns_bg and to whatever else runs inside each
 #      namespace made with ns_new (`ip netns pids`),
@@ -174,7 +174,7 @@ netns_cleanup()
 
 	# Only the shell that sourced us cleans up (never a subshell that inherited the trap).
 	[ "$BASHPID" = "$_netns_owner" ] || return "$rc"
-	trap '' INT TERM HUP
+	trap '' INT TERM HUP PIPE
 	trap - EXIT
 	if declare -F netns_at_exit >/dev/null; then
 		netns_at_exit "$rc" || true
@@ -212,6 +212,7 @@ trap netns_cleanup EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 141' PIPE	# e.g. a manual run piped into head
 
 netns_check_root()
 {
