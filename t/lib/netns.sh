@@ -2,11 +2,12 @@
 # t/lib/netns.sh: private network namespaces for the netns tests and tools/bench.
 #
 # Source it near the top of a test; it sources tap.sh, creates the per-test temp dir $T and
-# installs a trap on EXIT/INT/TERM/HUP that
+# installs a trap on EXIT/INT/TERM/HUP/PIPE that
 #   1. calls netns_at_exit if the test defines it (e.g. to dump daemon logs on failure),
-#   2. stops every process started with ns_bg (TERM, then KILL after NETNS_KILL_WAIT s),
-#   3. stops whatever else still runs inside each namespace made with ns_new (`ip netns pids`),
-#   4. deletes those namespaces (their veths go with them) and removes $T.
+#   2. sends TERM to every process started with ns_bg and to whatever else runs inside each
+#      namespace made with ns_new (`ip netns pids`),
+#   3. deletes those namespaces (their veths go when their last process has exited),
+#   4. waits for the processes, KILLs any left after NETNS_KILL_WAIT s, and removes $T.
 # Nothing else is ever signalled: recorded PIDs are checked against their start time, so a
 # reused PID is left alone. The exit status of the test is preserved.
 #
@@ -123,10 +124,9 @@ _netns_all_gone()
 	return 0
 }
 
-_netns_term_wait()
+# _netns_term PID START...: TERM the pairs that still run, remember them in _netns_live.
+_netns_term()
 {
-	local i
-	_netns_live=()
 	while [ $# -ge 2 ]; do
 		if _netns_is_ours "$1" "$2"; then
 			kill -TERM "$1" 2>/dev/null
@@ -134,6 +134,12 @@ _netns_term_wait()
 		fi
 		shift 2
 	done
+}
+
+# _netns_reap: wait for _netns_live to exit, KILL what is left after NETNS_KILL_WAIT s.
+_netns_reap()
+{
+	local i
 	[ ${#_netns_live[@]} -eq 0 ] && return 0
 	wait_until "$NETNS_KILL_WAIT" _netns_all_gone && return 0
 	for ((i = 0; i < ${#_netns_live[@]}; i += 2)); do
@@ -143,6 +149,13 @@ _netns_term_wait()
 		fi
 	done
 	wait_until 1 _netns_all_gone
+}
+
+_netns_term_wait()
+{
+	_netns_live=()
+	_netns_term "$@"
+	_netns_reap
 }
 
 # _netns_pairs PID...: print "pid start" pairs for the PIDs that exist.
@@ -161,34 +174,36 @@ netns_cleanup()
 
 	# Only the shell that sourced us cleans up (never a subshell that inherited the trap).
 	[ "$BASHPID" = "$_netns_owner" ] || return "$rc"
-	trap '' INT TERM HUP
+	trap '' INT TERM HUP PIPE
 	trap - EXIT
 	if declare -F netns_at_exit >/dev/null; then
 		netns_at_exit "$rc" || true
 	fi
 
+	# TERM everything first and delete the namespace names right away: when meson times a
+	# test out it sends SIGKILL to the process group 0.5 s after SIGTERM, and by then the
+	# names must be gone. A namespace itself is freed when its last process exits.
+	_netns_live=()
 	if [ -f "$_netns_pid_file" ]; then
 		while read -r pid start; do
 			[ -n "$pid" ] && pairs+=("$pid" "$start")
 		done <"$_netns_pid_file"
-		_netns_term_wait "${pairs[@]}"
+		_netns_term "${pairs[@]}"
 	fi
-
 	if [ -f "$_netns_ns_file" ]; then
 		mapfile -t names <"$_netns_ns_file"
-		for ns in "${names[@]}"; do
-			[ -n "$ns" ] || continue
-			# Only names we made (and recorded) are touched.
-			[[ $ns == mpq-*-"$NETNS_SUFFIX" ]] || continue
-			mapfile -t inside < <(ip netns pids "$ns" 2>/dev/null)
-			if [ ${#inside[@]} -gt 0 ]; then
-				read -r -a pairs <<<"$(_netns_pairs "${inside[@]}")"
-				[ ${#pairs[@]} -gt 0 ] && _netns_term_wait "${pairs[@]}"
-			fi
-			ip netns del "$ns" 2>/dev/null ||
-				echo "netns.sh: could not delete namespace '$ns'" >&2
-		done
 	fi
+	for ns in "${names[@]}"; do
+		# Only names we made (and recorded) are touched.
+		[[ $ns == mpq-*-"$NETNS_SUFFIX" ]] || continue
+		mapfile -t inside < <(ip netns pids "$ns" 2>/dev/null)
+		if [ ${#inside[@]} -gt 0 ]; then
+			read -r -a pairs <<<"$(_netns_pairs "${inside[@]}")"
+			_netns_term "${pairs[@]}"
+		fi
+		ip netns del "$ns" 2>/dev/null || echo "netns.sh: could not delete namespace '$ns'" >&2
+	done
+	_netns_reap
 	rm -rf "$T"
 	exit "$rc"
 }
@@ -197,6 +212,7 @@ trap netns_cleanup EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 141' PIPE	# e.g. a manual run piped into head
 
 netns_check_root()
 {
