@@ -81,21 +81,21 @@ diag "50 MB in $(python3 -c "print(round($t1 - $t0, 2))") s"
 ns_stop "$sink"
 
 # DF: the largest packet the TUN takes passes; the kernel refuses one byte more itself.
-ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M do -s 1372 10.200.0.1 >/dev/null
+ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M 'do' -s 1372 10.200.0.1 >/dev/null
 ok $? "1400-byte IPv4 packet with DF passes"
-ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M do -s 1352 fd00:200::1 >/dev/null
+ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M 'do' -s 1352 fd00:200::1 >/dev/null
 ok $? "1400-byte IPv6 packet passes"
 
 # Through t2 (TUN MTU 1500): mpquicd drops what one DATAGRAM cannot carry and says so in ICMP.
 ns_exec cli ip route replace 10.200.0.1/32 dev mpqc2 src 10.200.1.2
 ns_exec cli ip -6 route replace fd00:200::1/128 dev mpqc2 src fd00:200::1:2
-out=$(ns_exec cli ping -n -c 2 -i 0.2 -W 1 -M do -s 1472 10.200.0.1 2>&1)
+out=$(ns_exec cli ping -n -c 2 -i 0.2 -W 1 -M 'do' -s 1472 10.200.0.1 2>&1)
 like "$out" "mtu = 140[0-9]" "IPv4: ICMP fragmentation needed with the tunnel's MTU"
-out=$(ns_exec cli ping -6 -n -c 2 -i 0.2 -W 1 -M do -s 1452 fd00:200::1 2>&1)
+out=$(ns_exec cli ping -6 -n -c 2 -i 0.2 -W 1 -M 'do' -s 1452 fd00:200::1 2>&1)
 like "$out" "[Pp]acket too big|mtu=140[0-9]" "IPv6: ICMPv6 packet too big"
 drops=$(lab_q "$T/cli.sock" "t['t2']['drops']['too_big']")
 ok "$([ "${drops:-0}" -ge 2 ] && echo 0 || echo 1)" "too-big drops counted on t2 ($drops)"
-ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M do -s 1300 10.200.0.1 >/dev/null
+ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M 'do' -s 1300 10.200.0.1 >/dev/null
 ok $? "a smaller packet still passes through t2"
 
 tx=$(lab_q "$T/cli.sock" "t['t1']['tx_packets']")
