@@ -42,6 +42,7 @@ struct daemon {
 	ev_signal sigterm_watcher;
 	ev_signal sighup_watcher;
 	ev_timer stop_timer; /* bounds the wait for CONNECTION_CLOSE to leave on shutdown */
+	ev_timer watchdog_timer; /* WATCHDOG=1 at half of $WATCHDOG_USEC, from the loop */
 
 	/* receive scratch: MPQ_RX_BATCH buffers of MPQ_RX_BUFSIZE */
 	uint8_t *rxbuf; /* owned */

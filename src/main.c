@@ -104,6 +104,31 @@ int daemon_reload(struct daemon *d)
 	return -EOPNOTSUPP;
 }
 
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	/* Sent from the loop itself: a stuck loop stops the pings and systemd restarts us. */
+	sd_notify_msg("WATCHDOG=1");
+}
+
+/* Start the watchdog pings when systemd asks for them (and, if set, only for our PID). */
+static void watchdog_start(struct daemon *d)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	double interval;
+
+	ev_timer_init(&d->watchdog_timer, watchdog_cb, 0., 0.);
+	if (!usec || (pid && strtol(pid, NULL, 10) != getpid()))
+		return;
+	interval = strtod(usec, NULL) / 1e6 / 2;
+	if (interval <= 0)
+		return;
+	ev_timer_set(&d->watchdog_timer, interval, interval);
+	ev_timer_start(d->loop, &d->watchdog_timer);
+}
+
 static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)w;
@@ -195,8 +220,10 @@ static int run(const char *config)
 	ev_signal_start(d.loop, &d.sighup_watcher);
 	log_notice("mpquicd %s started as %s (%s)", MPQ_VERSION,
 		   d.conf->role == CONF_ROLE_CLIENT ? "client" : "server", config);
+	watchdog_start(&d);
 	sd_notify_msg("READY=1");
 	ev_run(d.loop, 0);
+	ev_timer_stop(d.loop, &d.watchdog_timer);
 	r = 0;
 	ev_signal_stop(d.loop, &d.sigint_watcher);
 	ev_signal_stop(d.loop, &d.sigterm_watcher);
