@@ -41,7 +41,7 @@ SRV=10.99.0.1
 CLI_SOCK=$T/cli.sock
 PRIO=990 # classifier.rule_priority (1000) - 10
 
-plan 38
+plan 40
 
 # ---- the lab ----
 setup()
@@ -236,6 +236,9 @@ ok $? "status: wan2's gateway follows the main table to 10.1.2.4"
 wait_until 2 eval '[ "$(default_route 201)" = "default via 10.1.2.4 dev wan2 proto static" ]'
 ok $? "table 201 now routes via 10.1.2.4"
 through_wan 2 r2b
+"$MPQUICCTL" -s "$CLI_SOCK" status | grep -Eq '^wan2 +wan2 +up +10\.1\.2\.4 +- +201 +10\.1\.2\.2/24$'
+ok $? "mpquicctl status shows wan2 with its new gateway" ||
+	diag "$("$MPQUICCTL" -s "$CLI_SOCK" status 2>&1)"
 is "$(lab_q "$CLI_SOCK" "sum(t[n]['reconnects'] for n in ('cr2', 'df2', 'bk2'))")" \
 	"$reconnects" "wan2's tunnels kept their connections"
 
@@ -257,5 +260,7 @@ ns_stop "$cpid"
 is "$(ns_exec cli ip rule show priority $PRIO; ns_exec cli ip -6 rule show priority $PRIO;
 	for t in 200 201 202; do ns_exec cli ip route show table $t; done)" "" \
 	"no WAN rules or routes left after the client stopped"
+! grep -E "Sanitizer|runtime error" "$T/client.log"
+ok $? "no sanitizer report in the client's log"
 
 done_testing
