@@ -42,6 +42,7 @@
 #define WAN_TICK_S	      30.
 #define WAN_MAX_DEFROUTES     64  /* default routes of the main table, all interfaces */
 #define WAN_MAX_OWN	      32  /* routes and rules we own, per WAN */
+#define WAN_MAX_SUPPRESS      256 /* suppress rules, all WANs */
 #define WAN_RECONCILE_MAX     256 /* requests per WAN per tick before we stop fighting */
 #define WAN_RECONCILE_DELAY_S 0.1
 #define WAN_RCVBUF	      (4 << 20)
@@ -78,10 +79,14 @@ struct wroute {
 	uint8_t prefsrc[16];
 };
 
-/* A WAN rule: "from src/src_len" or "oif oifname", at priority W, to the WAN's table. */
+/*
+ * A WAN rule: "from src/src_len" or "oif oifname" at priority W to the WAN's table, or
+ * (suppress) "from src/src_len lookup main suppress_prefixlength 0" at W - 1.
+ */
 struct wrule {
 	uint8_t family;
 	uint8_t src_len;
+	uint8_t suppress;
 	uint8_t src[16];
 	char oifname[IF_NAMESIZE];
 };
@@ -132,6 +137,12 @@ struct wans {
 	size_t n_defroutes;
 	bool defroutes_full_warned;
 
+	/* suppress rules as the kernel reported them (not per WAN: an address may be gone) */
+	struct wrule suppress[WAN_MAX_SUPPRESS];
+	size_t n_suppress;
+	unsigned budget;
+	bool budget_warned;
+
 	struct wan *wans; /* owned */
 	size_t n_wans;
 };
@@ -145,7 +156,8 @@ uint32_t wans_rule_priority(const struct conf *c)
 {
 	uint32_t p = c->classifier.rule_priority;
 
-	return p > WAN_RULE_PRIO_BELOW ? p - WAN_RULE_PRIO_BELOW : 1;
+	/* W - 1 holds the suppress rules */
+	return p > WAN_RULE_PRIO_BELOW + 1 ? p - WAN_RULE_PRIO_BELOW : 2;
 }
 
 static bool is_wan_table(const struct wans *ws, uint32_t table, size_t *ret_idx)
@@ -212,6 +224,7 @@ static void resync(struct wans *ws)
 	}
 	ws->dump_again = false;
 	ws->n_defroutes = 0;
+	ws->n_suppress = 0;
 	for (size_t i = 0; i < ws->n_wans; i++) {
 		struct wan *w = &ws->wans[i];
 
@@ -250,6 +263,9 @@ static bool handle_link(struct wans *ws, const struct nlmsghdr *h)
 	const char *ifname = NULL;
 	bool again = false;
 
+	/* bridge port messages (a DELLINK when a port leaves its bridge) say nothing of the link */
+	if (ifi->ifi_family == AF_BRIDGE)
+		return false;
 	mnl_attr_for_each(a, h, sizeof(*ifi))
 	{
 		if (mnl_attr_get_type(a) == IFLA_IFNAME &&
@@ -440,28 +456,25 @@ static void defroute_add(struct wans *ws, const struct defroute *d)
 	}
 }
 
-/* A default route of the main table: the candidates for "gateway": "auto". */
-static void handle_main_default(struct wans *ws, const struct nlmsghdr *h, const struct rtinfo *ri)
+/*
+ * A default route of the main table: the candidates for "gateway": "auto". Notifications carry
+ * the whole route, so a delete removes exactly its next hops. A replace does not say which
+ * route it replaced: drop the ones with the same key and return true (read everything again).
+ */
+static bool handle_main_default(struct wans *ws, const struct nlmsghdr *h, const struct rtinfo *ri)
 {
 	int family = ri->rtm->rtm_family;
 	unsigned alen = mpq_family_addrlen(family);
 	bool del = h->nlmsg_type == RTM_DELROUTE;
+	bool replace = !del && (h->nlmsg_flags & NLM_F_REPLACE);
 	struct defroute d = {.family = (uint8_t)family, .metric = ri->metric, .oif = ri->oif};
 
 	if (ri->gw) {
 		d.has_gw = true;
 		memcpy(d.gw, ri->gw, alen);
 	}
-	/*
-	 * A replace drops the route of the same key; an IPv4 delete removes every next hop of
-	 * the route, an IPv6 one the sibling it names (IPv6 multipath routes are siblings).
-	 */
-	if (!del && (h->nlmsg_flags & NLM_F_REPLACE))
+	if (replace)
 		defroute_del(ws, &d, true);
-	if (del && (family == AF_INET || (!ri->oif && !ri->multipath))) {
-		defroute_del(ws, &d, true);
-		return;
-	}
 	if (ri->multipath) {
 		const struct rtnexthop *nh = mnl_attr_get_payload(ri->multipath);
 		int left = (int)mnl_attr_get_payload_len(ri->multipath);
@@ -492,12 +505,13 @@ static void handle_main_default(struct wans *ws, const struct nlmsghdr *h, const
 			left -= RTNH_ALIGN(nh->rtnh_len);
 			nh = (const void *)((const char *)nh + RTNH_ALIGN(nh->rtnh_len));
 		}
-		return;
+		return replace;
 	}
 	if (del)
 		defroute_del(ws, &d, false);
 	else
 		defroute_add(ws, &d);
+	return replace;
 }
 
 static bool wroute_same(const struct wroute *a, const struct wroute *b)
@@ -526,6 +540,18 @@ static void handle_own_route(struct wan *w, const struct nlmsghdr *h, const stru
 		r.has_gw = true;
 		memcpy(r.gw, ri->gw, alen);
 	}
+	/* our adds are replaces: the route with the same key is gone without a DELROUTE */
+	if (h->nlmsg_type == RTM_NEWROUTE && (h->nlmsg_flags & NLM_F_REPLACE)) {
+		for (j = 0; j < w->n_routes;) {
+			const struct wroute *o = &w->routes[j];
+
+			if (o->family == r.family && o->dst_len == r.dst_len &&
+			    o->metric == r.metric && memcmp(o->dst, r.dst, sizeof(r.dst)) == 0)
+				w->routes[j] = w->routes[--w->n_routes];
+			else
+				j++;
+		}
+	}
 	for (j = 0; j < w->n_routes; j++)
 		if (wroute_same(&w->routes[j], &r) && w->routes[j].metric == r.metric)
 			break;
@@ -547,10 +573,8 @@ static bool handle_route(struct wans *ws, const struct nlmsghdr *h)
 	if (!mpq_family_addrlen(ri.rtm->rtm_family) || ri.rtm->rtm_tos)
 		return false;
 	if (ri.table == RT_TABLE_MAIN && ri.rtm->rtm_dst_len == 0 &&
-	    ri.rtm->rtm_type == RTN_UNICAST) {
-		handle_main_default(ws, h, &ri);
-		return false;
-	}
+	    ri.rtm->rtm_type == RTN_UNICAST)
+		return handle_main_default(ws, h, &ri);
 	if (is_wan_table(ws, ri.table, &idx))
 		handle_own_route(&ws->wans[idx], h, &ri);
 	return false;
@@ -564,6 +588,9 @@ static bool handle_rule(struct wans *ws, const struct nlmsghdr *h)
 	unsigned alen = mpq_family_addrlen(frh->family);
 	uint32_t table = frh->table, prio = 0;
 	struct wrule r = {.family = frh->family, .src_len = frh->src_len};
+	bool has_suppress = false;
+	struct wrule *list;
+	size_t *n, cap;
 	const struct nlattr *a;
 	/* (the kernel's own flags, e.g. FIB_RULE_OIF_DETACHED for a missing device, are fine) */
 	bool foreign = frh->action != FR_ACT_TO_TBL || frh->dst_len || frh->tos ||
@@ -598,6 +625,18 @@ static bool handle_rule(struct wans *ws, const struct nlmsghdr *h)
 			if (len == 4 && mnl_attr_get_u32(a))
 				foreign = true;
 			break;
+		/* the kernel reports these with -1 when they are not set */
+		case FRA_SUPPRESS_PREFIXLEN:
+			if (len == 4 && mnl_attr_get_u32(a) == UINT32_MAX)
+				break;
+			has_suppress = true;
+			if (len != 4 || mnl_attr_get_u32(a) != 0)
+				foreign = true;
+			break;
+		case FRA_SUPPRESS_IFGROUP:
+			if (len != 4 || mnl_attr_get_u32(a) != UINT32_MAX)
+				foreign = true;
+			break;
 		case FRA_IIFNAME:
 		case FRA_DST:
 		case FRA_IP_PROTO:
@@ -609,19 +648,35 @@ static bool handle_rule(struct wans *ws, const struct nlmsghdr *h)
 			break;
 		}
 	}
-	/* Ours: our priority, a WAN table, and exactly one selector of the two we write. */
-	if (foreign || prio != ws->rule_priority || !is_wan_table(ws, table, &idx) ||
-	    (r.src_len != 0) == (r.oifname[0] != '\0'))
+	if (foreign)
 		return false;
-	w = &ws->wans[idx];
-	for (j = 0; j < w->n_rules; j++)
-		if (memcmp(&w->rules[j], &r, sizeof(r)) == 0)
+	if (has_suppress) {
+		/* ours: "from <host> lookup main suppress_prefixlength 0" at W - 1 */
+		if (prio != ws->rule_priority - 1 || table != RT_TABLE_MAIN ||
+		    r.src_len != mpq_family_maxlen(r.family) || r.oifname[0])
+			return false;
+		r.suppress = 1;
+		list = ws->suppress;
+		n = &ws->n_suppress;
+		cap = WAN_MAX_SUPPRESS;
+	} else {
+		/* ours: priority W, a WAN table, exactly one of the two selectors we write */
+		if (prio != ws->rule_priority || !is_wan_table(ws, table, &idx) ||
+		    (r.src_len != 0) == (r.oifname[0] != '\0'))
+			return false;
+		w = &ws->wans[idx];
+		list = w->rules;
+		n = &w->n_rules;
+		cap = WAN_MAX_OWN;
+	}
+	for (j = 0; j < *n; j++)
+		if (memcmp(&list[j], &r, sizeof(r)) == 0)
 			break;
 	if (h->nlmsg_type == RTM_DELRULE) {
-		if (j < w->n_rules)
-			w->rules[j] = w->rules[--w->n_rules];
-	} else if (j == w->n_rules && w->n_rules < WAN_MAX_OWN) {
-		w->rules[w->n_rules++] = r;
+		if (j < *n)
+			list[j] = list[--*n];
+	} else if (j == *n && *n < cap) {
+		list[(*n)++] = r;
 	}
 	return false;
 }
@@ -813,41 +868,49 @@ static void route_request(struct wan *w, int type, const struct wroute *r)
 	nl_request(w->ws->nl, h, type == RTM_DELROUTE ? NL_OK_NOENT : 0, w->name, op);
 }
 
-static void rule_request(struct wan *w, int type, const struct wrule *r)
+/* who: the object named in error messages; table: the WAN's (unused for a suppress rule) */
+static void rule_request(struct wans *ws, const char *who, uint32_t table, int type,
+			 const struct wrule *r)
 {
 	char buf[WAN_MSG_BUF] __attribute__((aligned(4)));
 	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
 	unsigned alen = mpq_family_addrlen(r->family);
-	uint32_t table = w->conf->table;
 	char op[160], s[MPQ_PREFIX_STRLEN];
+	const char *suffix = "";
 	struct fib_rule_hdr *frh;
 
 	h->nlmsg_type = (uint16_t)type;
 	h->nlmsg_flags = type == RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0;
+	if (r->suppress)
+		table = RT_TABLE_MAIN;
 	frh = mnl_nlmsg_put_extra_header(h, sizeof(*frh));
 	frh->family = r->family;
 	frh->action = FR_ACT_TO_TBL;
 	frh->table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 	frh->src_len = r->src_len;
 	mnl_attr_put_u32(h, FRA_TABLE, table);
-	mnl_attr_put_u32(h, FRA_PRIORITY, w->ws->rule_priority);
+	mnl_attr_put_u32(h, FRA_PRIORITY, ws->rule_priority - (r->suppress ? 1 : 0));
+	if (r->suppress) {
+		mnl_attr_put_u32(h, FRA_SUPPRESS_PREFIXLEN, 0);
+		suffix = " suppress_prefixlength 0";
+	}
 	if (r->src_len) {
 		struct mpq_prefix p = {.family = r->family, .len = r->src_len};
 
 		memcpy(p.addr, r->src, alen);
 		mnl_attr_put(h, FRA_SRC, alen, r->src);
-		snprintf(op, sizeof(op), "%s %s rule from %s lookup %" PRIu32,
+		snprintf(op, sizeof(op), "%s %s rule from %s lookup %" PRIu32 "%s",
 			 type == RTM_NEWRULE ? "adding" : "removing", family_name(r->family),
-			 mpq_prefix_format(&p, s, sizeof(s)), table);
+			 mpq_prefix_format(&p, s, sizeof(s)), table, suffix);
 	} else {
 		mnl_attr_put_strz(h, FRA_OIFNAME, r->oifname);
 		snprintf(op, sizeof(op), "%s %s rule oif %s lookup %" PRIu32,
 			 type == RTM_NEWRULE ? "adding" : "removing", family_name(r->family),
 			 r->oifname, table);
 	}
-	log_debug("%s: %s", w->name, op);
+	log_debug("%s: %s", who, op);
 	/* NLM_F_EXCL: the kernel compares every attribute, so a rule is never duplicated */
-	nl_request(w->ws->nl, h, type == RTM_NEWRULE ? NL_OK_EXIST : NL_OK_NOENT, w->name, op);
+	nl_request(ws->nl, h, type == RTM_NEWRULE ? NL_OK_EXIST : NL_OK_NOENT, who, op);
 }
 
 /* What the WAN's table and rules should hold, from the published state. */
@@ -953,7 +1016,7 @@ static void reconcile(struct wan *w)
 		for (size_t j = 0; j < w->n_rules && !have; j++)
 			have = memcmp(&rules[i], &w->rules[j], sizeof(rules[i])) == 0;
 		if (!have && spend(w))
-			rule_request(w, RTM_NEWRULE, &rules[i]);
+			rule_request(w->ws, w->name, w->conf->table, RTM_NEWRULE, &rules[i]);
 	}
 	for (size_t j = 0; j < w->n_routes; j++) {
 		bool want = false;
@@ -969,7 +1032,71 @@ static void reconcile(struct wan *w)
 		for (size_t i = 0; i < n_rules && !want; i++)
 			want = memcmp(&rules[i], &w->rules[j], sizeof(rules[i])) == 0;
 		if (!want && spend(w))
-			rule_request(w, RTM_DELRULE, &w->rules[j]);
+			rule_request(w->ws, w->name, w->conf->table, RTM_DELRULE, &w->rules[j]);
+	}
+}
+
+/*
+ * The suppress rules: traffic from a WAN address first sees the main table without its default
+ * routes, so that replies to the LAN and anything with a specific route keep it; only what
+ * would take a default route goes to the WAN's table (the classifier's idea, for WAN sources).
+ */
+static void wanted_suppress(const struct wans *ws, struct wrule *rules, size_t *n_rules)
+{
+	*n_rules = 0;
+	for (size_t i = 0; i < ws->n_wans; i++) {
+		const struct wan_state *s = &ws->wans[i].pub;
+
+		for (size_t k = 0; s->ifindex && k < s->n_addrs; k++) {
+			const struct wan_addr *a = &s->addrs[k];
+			struct wrule r = {.family = a->prefix.family, .suppress = 1};
+			size_t j;
+
+			if (!addr_global(a))
+				continue;
+			r.src_len = (uint8_t)mpq_family_maxlen(r.family);
+			memcpy(r.src, a->prefix.addr, mpq_family_addrlen(r.family));
+			for (j = 0; j < *n_rules; j++)
+				if (memcmp(&rules[j], &r, sizeof(r)) == 0)
+					break;
+			if (j == *n_rules && *n_rules < WAN_MAX_SUPPRESS)
+				rules[(*n_rules)++] = r;
+		}
+	}
+}
+
+static void reconcile_suppress(struct wans *ws)
+{
+	struct wrule rules[WAN_MAX_SUPPRESS];
+	size_t n;
+
+	wanted_suppress(ws, rules, &n);
+	/* pass 0 adds what is missing, pass 1 deletes what is no longer wanted */
+	for (int pass = 0; pass < 2; pass++) {
+		const struct wrule *from = pass ? ws->suppress : rules;
+		const struct wrule *in = pass ? rules : ws->suppress;
+		size_t n_from = pass ? ws->n_suppress : n, n_in = pass ? n : ws->n_suppress;
+
+		for (size_t i = 0; i < n_from; i++) {
+			bool have = false;
+
+			for (size_t j = 0; j < n_in && !have; j++)
+				have = memcmp(&from[i], &in[j], sizeof(from[i])) == 0;
+			if (have)
+				continue;
+			if (!ws->budget) {
+				if (!ws->budget_warned)
+					log_err("WAN routing: suppress rules keep changing under "
+						"us; "
+						"not touching them for %.0f s",
+						WAN_TICK_S);
+				ws->budget_warned = true;
+				return;
+			}
+			ws->budget--;
+			rule_request(ws, "WAN routing", 0, pass ? RTM_DELRULE : RTM_NEWRULE,
+				     &from[i]);
+		}
 	}
 }
 
@@ -983,6 +1110,7 @@ static void reconcile_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return; /* evaluate() schedules us again when the dump is done */
 	for (size_t i = 0; i < ws->n_wans; i++)
 		reconcile(&ws->wans[i]);
+	reconcile_suppress(ws);
 }
 
 /* After a batch of messages: publish what changed, tell the client, fix the routing. */
@@ -1115,9 +1243,13 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		ws->wans[i].budget = WAN_RECONCILE_MAX;
 		ws->wans[i].budget_warned = false;
 	}
-	if (ws->dump == DUMP_NONE && ws->synced)
+	ws->budget = WAN_RECONCILE_MAX;
+	ws->budget_warned = false;
+	if (ws->dump == DUMP_NONE && ws->synced) {
 		for (size_t i = 0; i < ws->n_wans; i++)
 			reconcile(&ws->wans[i]);
+		reconcile_suppress(ws);
+	}
 }
 
 /* ---- lifecycle and queries ---- */
@@ -1145,6 +1277,7 @@ int wans_new(struct ev_loop *loop, struct nl *nl, const struct conf *c, wan_chan
 	ws->changed = fn;
 	ws->arg = arg;
 	ws->rule_priority = wans_rule_priority(c);
+	ws->budget = WAN_RECONCILE_MAX;
 	ws->n_wans = c->n_wans;
 	for (size_t i = 0; i < c->n_wans; i++) {
 		struct wan *w = &ws->wans[i];
@@ -1216,9 +1349,19 @@ void wans_free(struct wans *ws)
 		for (size_t j = 0; j < n_routes; j++)
 			route_request(w, RTM_DELROUTE, &routes[j]);
 		for (size_t j = 0; j < w->n_rules; j++)
-			rule_request(w, RTM_DELRULE, &w->rules[j]);
+			rule_request(w->ws, w->name, w->conf->table, RTM_DELRULE, &w->rules[j]);
 		for (size_t j = 0; j < n_rules; j++)
-			rule_request(w, RTM_DELRULE, &rules[j]);
+			rule_request(ws, w->name, w->conf->table, RTM_DELRULE, &rules[j]);
+	}
+	{
+		struct wrule rules[WAN_MAX_SUPPRESS];
+		size_t n;
+
+		wanted_suppress(ws, rules, &n);
+		for (size_t j = 0; j < ws->n_suppress; j++)
+			rule_request(ws, "WAN routing", 0, RTM_DELRULE, &ws->suppress[j]);
+		for (size_t j = 0; j < n; j++)
+			rule_request(ws, "WAN routing", 0, RTM_DELRULE, &rules[j]);
 	}
 	ev_io_stop(ws->loop, &ws->watcher);
 	ev_timer_stop(ws->loop, &ws->resync_timer);

@@ -4,6 +4,7 @@
  * link state, addresses, gateway), followed over rtnetlink, and the policy routing that sends
  * each WAN's own traffic out of that WAN whatever the main table says (docs/wan.md):
  *
+ *   priority W-1 from <each address of the WAN> lookup main suppress_prefixlength 0
  *   priority W   from <each address of the WAN> lookup <wan.table>
  *   priority W   oif <wan.interface> lookup <wan.table>      (SO_BINDTODEVICE sockets)
  *   table T      default via <gateway> dev <interface>       (or "default dev <interface>")
@@ -92,7 +93,7 @@ const struct wan_state *wans_state(const struct wans *ws, size_t wan_idx);
  */
 int wans_source(const struct wans *ws, size_t wan_idx, int family, struct mpq_prefix *ret);
 
-/* Priority W of the WAN rules: 10 below classifier.rule_priority (at least 1). */
+/* Priority W of the WAN rules: 10 below classifier.rule_priority (at least 2; W - 1 is used). */
 uint32_t wans_rule_priority(const struct conf *c);
 
 /* Append one object per WAN to arr (status JSON, see docs/wan.md). */

@@ -39,9 +39,9 @@ netns_at_exit()
 
 SRV=10.99.0.1
 CLI_SOCK=$T/cli.sock
-PRIO=990 # classifier.rule_priority (1000) - 10
+PRIO=990 # classifier.rule_priority (1000) - 10; the suppress rules at PRIO - 1
 
-plan 40
+plan 43
 
 # ---- the lab ----
 setup()
@@ -80,7 +80,11 @@ setup()
 	done
 	# IPv6 on wan1 only, with a link-local gateway as router advertisements install it
 	ns_exec cli ip -6 route add default via fe80::1 dev wan1 metric 100 &&
-		ns_exec cli ip route add default via 10.1.1.1 dev wan1 metric 100 &&
+		# a LAN on the client (both ends of a veth), for the suppress rules
+	ns_exec cli ip link add lan0 type veth peer name lan0p &&
+		ns_exec cli ip link set lan0 up && ns_exec cli ip link set lan0p up &&
+		ns_exec cli ip addr add 192.168.50.1/24 dev lan0 || return 1
+	ns_exec cli ip route add default via 10.1.1.1 dev wan1 metric 100 &&
 		ns_exec cli ip route add default via 10.1.2.1 dev wan2 metric 200
 }
 setup || bail_out "cannot build the lab"
@@ -174,13 +178,24 @@ $PRIO:	from all oif wan2 lookup 201
 $PRIO:	from all oif wan3 lookup 202"
 is "$(sort <<<"$rules" | sed 's/ proto static//')" "$want" \
 	"rules at priority $PRIO: from each WAN address and oif each WAN"
+rules=$(ns_exec cli ip rule show priority $((PRIO - 1)) | sort)
+want="$((PRIO - 1)):	from 10.1.1.2 lookup main suppress_prefixlength 0
+$((PRIO - 1)):	from 10.1.2.2 lookup main suppress_prefixlength 0
+$((PRIO - 1)):	from 10.1.3.2 lookup main suppress_prefixlength 0"
+is "$rules" "$want" "rules at priority $((PRIO - 1)): each WAN address sees main's specific routes first"
+like "$(ns_exec cli ip route get 192.168.50.7 from 10.1.2.2)" "dev lan0" \
+	"from wan2's address to the LAN: the LAN route of the main table"
+like "$(ns_exec cli ip route get $SRV from 10.1.2.2)" "via 10.1.2.1 dev wan2 table 201" \
+	"from wan2's address to the server: wan2's table, not main's default via wan1"
 is "$(ns_exec cli ip -6 route show table 200 default | sed 's/ *$//')" \
 	"default via fe80::1 dev wan1 proto static metric 1024 pref medium" \
 	"IPv6: table 200's default via wan1's link-local gateway"
 is "$(wq wan1 gateway6)" fe80::1 "status: wan1's IPv6 gateway"
 rules=$(ns_exec cli ip -6 rule show priority $PRIO)
-ok "$([ "$(wc -l <<<"$rules")" = 4 ] && grep -q "from fd01:1::2 lookup 200" <<<"$rules"; echo $?)" \
-	"IPv6 rules: the three oif rules and wan1's address" || diag "$rules"
+ok "$([ "$(wc -l <<<"$rules")" = 4 ] && grep -q "from fd01:1::2 lookup 200" <<<"$rules" &&
+	ns_exec cli ip -6 rule show priority $((PRIO - 1)) |
+	grep -q "from fd01:1::2 lookup main suppress_prefixlength 0"; echo $?)" \
+	"IPv6 rules: the three oif rules, wan1's address and its suppress rule" || diag "$rules"
 
 # ---- every tunnel carries ping ----
 ping_tun()
@@ -258,6 +273,8 @@ ok $? "both daemons still running"
 # ---- shutdown removes what the daemon installed ----
 ns_stop "$cpid"
 is "$(ns_exec cli ip rule show priority $PRIO; ns_exec cli ip -6 rule show priority $PRIO;
+	ns_exec cli ip rule show priority $((PRIO - 1));
+	ns_exec cli ip -6 rule show priority $((PRIO - 1));
 	for t in 200 201 202; do ns_exec cli ip route show table $t; done)" "" \
 	"no WAN rules or routes left after the client stopped"
 ! grep -E "Sanitizer|runtime error" "$T/client.log"
