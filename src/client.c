@@ -166,7 +166,7 @@ static const char *wan_problem(int err)
 	case -ENODEV:
 		return "its interface does not exist";
 	case -ENETDOWN:
-		return "its interface is down";
+		return "its interface is down or has no carrier";
 	case -EADDRNOTAVAIL:
 		return "no usable address";
 	case -EAGAIN:
