@@ -2,9 +2,17 @@
 /*
  * Client tunnels: TUN <-> CONNECT-IP session, reconnecting with exponential backoff.
  *
+ * A tunnel with a WAN connects only while its WAN is usable (wan.c: the interface exists, is up
+ * and has an address of the server's family); it binds its socket to that WAN's device and
+ * address. It waits otherwise, and WAN changes reported by wan.c start, stop or move it on a
+ * new socket at once, without waiting for a timer. Each tunnel acts alone: one WAN's trouble
+ * never touches the tunnels of another.
+ *
  * Timers:
  *   retry_timer (per tunnel): the next connection attempt after a failure (backoff with
- *                             jitter, backoff_min_ms doubling up to backoff_max_ms).
+ *                             jitter, backoff_min_ms doubling up to backoff_max_ms); while
+ *                             waiting for the WAN, a slow safety retry (TUNNEL_WAN_RETRY_S) in
+ *                             case a WAN event was missed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,10 +32,13 @@
 #include "proto.h"
 #include "tun.h"
 #include "udp.h"
+#include "wan.h"
 
 #define TUN_BATCH    64
 #define MAX_ASSIGNED CONF_MAX_PREFIXES
 #define MAX_ROUTES   CONF_MAX_PREFIXES
+
+#define TUNNEL_WAN_RETRY_S 30.
 
 enum tunnel_state {
 	TUNNEL_IDLE = 0,
@@ -49,6 +60,7 @@ struct tunnel {
 	struct client *cl;		/* borrowed */
 	const struct conf_tunnel *conf; /* borrowed from daemon.conf */
 	const struct conf_wan *wan;	/* borrowed, or NULL */
+	struct conf_quic quic;		/* conf->quic with the WAN's keepalive_ms applied */
 	char name[96];			/* "tunnel 'cr1'" or "tunnel 'cr1' (wan4)" */
 	struct tun tun;			/* owned */
 	ev_io tun_watcher;
@@ -79,6 +91,7 @@ struct client {
 	struct daemon *d;	/* borrowed */
 	struct tunnel *tunnels; /* owned */
 	size_t n_tunnels;
+	struct wans *wans; /* owned; NULL without WANs */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
 
@@ -103,11 +116,10 @@ static void add_stats(struct conn_stats *to, const struct conn_stats *from)
 		to->drops[i] += from->drops[i];
 }
 
-/* Drop the connection and its socket, keep the TUN, and schedule the next attempt. */
-static void tunnel_teardown(struct tunnel *t, const char *why)
+/* Drop the connection and its socket, keep the TUN. */
+static void tunnel_drop(struct tunnel *t)
 {
 	struct ev_loop *loop = t->cl->d->loop;
-	uint32_t delay;
 
 	if (t->conn) {
 		add_stats(&t->totals, conn_stats(t->conn));
@@ -119,6 +131,15 @@ static void tunnel_teardown(struct tunnel *t, const char *why)
 		udp_close(&t->sock);
 	}
 	t->close_pending = false;
+}
+
+/* Drop the connection and schedule the next attempt. */
+static void tunnel_teardown(struct tunnel *t, const char *why)
+{
+	struct ev_loop *loop = t->cl->d->loop;
+	uint32_t delay;
+
+	tunnel_drop(t);
 	if (why && why != t->last_error)
 		snprintf(t->last_error, sizeof(t->last_error), "%s", why);
 	if (t->cl->d->stopping)
@@ -132,11 +153,48 @@ static void tunnel_teardown(struct tunnel *t, const char *why)
 		delay = delay - delay / 4 + (uint32_t)(r % (delay / 2 + 1));
 	}
 	t->backoff_ms = MPQ_MIN(t->backoff_ms * 2, t->conf->quic.backoff_max_ms);
-	if (t->state != TUNNEL_WAITING_WAN)
-		set_state(t, TUNNEL_BACKOFF);
+	set_state(t, TUNNEL_BACKOFF);
 	log_debug("%s: next attempt in %u ms", t->name, delay);
 	ev_timer_stop(loop, &t->retry_timer);
 	ev_timer_set(&t->retry_timer, delay / 1000.0, 0.);
+	ev_timer_start(loop, &t->retry_timer);
+}
+
+static const char *wan_problem(int err)
+{
+	switch (err) {
+	case -ENODEV:
+		return "its interface does not exist";
+	case -ENETDOWN:
+		return "its interface is down or has no carrier";
+	case -EADDRNOTAVAIL:
+		return "no usable address";
+	case -EAGAIN:
+		return "its state is not known yet";
+	default:
+		return strerror(-err);
+	}
+}
+
+/* The WAN cannot carry the tunnel now (err from wans_source()): wait for it to change. */
+static void tunnel_wait_wan(struct tunnel *t, int err)
+{
+	struct ev_loop *loop = t->cl->d->loop;
+	const char *why = wan_problem(err);
+
+	tunnel_drop(t);
+	snprintf(t->last_error, sizeof(t->last_error), "WAN '%s': %s", t->wan->name, why);
+	/* once per wait; the first dump is not worth a message */
+	if (!t->wan_warned && err != -EAGAIN) {
+		log_warn("%s: waiting for WAN '%s' (%s): %s", t->name, t->wan->name,
+			 t->wan->interface, why);
+		t->wan_warned = true;
+	}
+	set_state(t, TUNNEL_WAITING_WAN);
+	if (t->cl->d->stopping)
+		return;
+	ev_timer_stop(loop, &t->retry_timer);
+	ev_timer_set(&t->retry_timer, TUNNEL_WAN_RETRY_S, 0.);
 	ev_timer_start(loop, &t->retry_timer);
 }
 
@@ -146,7 +204,8 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	t->reconnects++;
+	if (t->state == TUNNEL_BACKOFF)
+		t->reconnects++;
 	tunnel_connect(t);
 }
 
@@ -421,32 +480,46 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- connecting ---- */
 
-static int open_socket(struct tunnel *t)
+/* The WAN's current source address for the server's family, or -errno (see wans_source()). */
+static int wan_source(const struct tunnel *t, struct mpq_prefix *ret)
+{
+	const struct client *cl = t->cl;
+
+	if (!cl->wans || !wans_synced(cl->wans))
+		return -EAGAIN;
+	return wans_source(cl->wans, (size_t)t->conf->wan, cl->d->conf->server_addr.ss_family, ret);
+}
+
+/* The address the tunnel's socket is bound to is still src. */
+static bool bound_to(const struct tunnel *t, const struct mpq_prefix *src)
+{
+	const struct sockaddr_storage *l = &t->sock.local;
+
+	if (l->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)l)->sin_addr, src->addr, 4) == 0;
+	return memcmp(&((const struct sockaddr_in6 *)l)->sin6_addr, src->addr, 16) == 0;
+}
+
+/*
+ * A tunnel with a WAN binds to the WAN's device (SO_BINDTODEVICE: the kernel routes it with
+ * the device as oif, through the WAN's rule and table) and to the WAN's address src, so its
+ * packets carry that address and a changed address means a new socket.
+ */
+static int open_socket(struct tunnel *t, const struct mpq_prefix *src)
 {
 	const struct conf *cf = t->cl->d->conf;
 	struct sockaddr_storage bind_addr = {0};
 	socklen_t bind_len;
-	const char *ifname = NULL;
 
 	bind_addr.ss_family = cf->server_addr.ss_family;
 	bind_len = bind_addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
 						  : sizeof(struct sockaddr_in6);
-	if (t->wan) {
-		ifname = t->wan->interface;
-		if (if_nametoindex(ifname) == 0)
-			return -ENODEV;
-		if (t->wan->has_source) {
-			if (t->wan->source.family != bind_addr.ss_family)
-				return -EAFNOSUPPORT;
-			if (bind_addr.ss_family == AF_INET)
-				memcpy(&((struct sockaddr_in *)&bind_addr)->sin_addr,
-				       t->wan->source.addr, 4);
-			else
-				memcpy(&((struct sockaddr_in6 *)&bind_addr)->sin6_addr,
-				       t->wan->source.addr, 16);
-		}
-	}
-	return udp_open((struct sockaddr *)&bind_addr, bind_len, ifname, false, &t->sock);
+	if (src && bind_addr.ss_family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&bind_addr)->sin_addr, src->addr, 4);
+	else if (src)
+		memcpy(&((struct sockaddr_in6 *)&bind_addr)->sin6_addr, src->addr, 16);
+	return udp_open((struct sockaddr *)&bind_addr, bind_len, t->wan ? t->wan->interface : NULL,
+			false, &t->sock);
 }
 
 static void tunnel_connect(struct tunnel *t)
@@ -460,7 +533,7 @@ static void tunnel_connect(struct tunnel *t)
 		.sock = &t->sock,
 		.remote = (const struct sockaddr *)&cf->server_addr,
 		.remote_len = cf->server_addr_len,
-		.quic = &t->conf->quic,
+		.quic = &t->quic,
 		.server_name = cf->server_name,
 		.static_secret = d->static_secret,
 		.queue_packets = 256,
@@ -469,24 +542,34 @@ static void tunnel_connect(struct tunnel *t)
 		.owner = t,
 		.name = t->name,
 	};
-	char path[256];
+	struct mpq_prefix src;
+	char path[256], a[MPQ_PREFIX_STRLEN];
 	int r;
 
-	r = open_socket(t);
-	if (r < 0) {
-		if (r == -ENODEV || r == -EADDRNOTAVAIL) {
-			if (!t->wan_warned)
-				log_warn("%s: WAN interface '%s' is not usable yet (%s), waiting",
-					 t->name, t->wan ? t->wan->interface : "?", strerror(-r));
-			t->wan_warned = true;
-			set_state(t, TUNNEL_WAITING_WAN);
-		} else {
-			log_err("%s: cannot open UDP socket: %s", t->name, strerror(-r));
+	ev_timer_stop(d->loop, &t->retry_timer);
+	if (t->wan) {
+		r = wan_source(t, &src);
+		if (r < 0) {
+			tunnel_wait_wan(t, r);
+			return;
 		}
+	}
+	r = open_socket(t, t->wan ? &src : NULL);
+	if (r < 0) {
+		/* the WAN changed under us; its event follows */
+		if (t->wan && (r == -ENODEV || r == -EADDRNOTAVAIL)) {
+			tunnel_wait_wan(t, r);
+			return;
+		}
+		log_err("%s: cannot open UDP socket: %s", t->name, strerror(-r));
 		tunnel_teardown(t, strerror(-r));
 		return;
 	}
-	t->wan_warned = false;
+	if (t->wan && t->wan_warned) {
+		log_notice("%s: WAN '%s' usable again (source %s)", t->name, t->wan->name,
+			   mpq_addr_format(src.family, src.addr, a, sizeof(a)));
+		t->wan_warned = false;
+	}
 	p.local = (const struct sockaddr *)&t->sock.local;
 	p.local_len = t->sock.local_len;
 	r = conn_new(&p, &t->conn);
@@ -512,6 +595,9 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf_tu
 	t->cl = cl;
 	t->conf = ct;
 	t->wan = ct->wan >= 0 ? &d->conf->wans[ct->wan] : NULL;
+	t->quic = ct->quic;
+	if (t->wan && t->wan->keepalive_ms)
+		t->quic.keepalive_ms = t->wan->keepalive_ms;
 	t->sock.fd = -1;
 	t->tun.fd = -1;
 	t->backoff_ms = ct->quic.backoff_min_ms ? ct->quic.backoff_min_ms : 100;
@@ -521,6 +607,11 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf_tu
 	else
 		snprintf(t->name, sizeof(t->name), "tunnel '%s'", ct->name);
 	ev_timer_init(&t->retry_timer, retry_cb, 0., 0.);
+	if (t->quic.keepalive_ms && t->quic.idle_timeout_ms &&
+	    t->quic.keepalive_ms >= t->quic.idle_timeout_ms)
+		log_warn("%s: keepalive_ms %u of WAN '%s' is not below the tunnel's "
+			 "idle_timeout_ms %u: the connection will time out when idle",
+			 t->name, t->quic.keepalive_ms, t->wan->name, t->quic.idle_timeout_ms);
 	r = tun_open(ct->tun, &t->tun);
 	if (r < 0) {
 		log_err("%s: cannot open TUN device '%s': %s", t->name, ct->tun, strerror(-r));
@@ -532,6 +623,51 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf_tu
 	ev_io_init(&t->tun_watcher, tun_read_cb, t->tun.fd, EV_READ);
 	ev_io_start(d->loop, &t->tun_watcher);
 	return 0;
+}
+
+/* wan.c: WAN wan_idx changed (or its first state is known). Act on its tunnels only. */
+static void client_wan_changed(void *arg, size_t wan_idx)
+{
+	struct client *cl = arg;
+	char a[MPQ_PREFIX_STRLEN];
+
+	if (cl->d->stopping)
+		return;
+	for (size_t i = 0; i < cl->n_tunnels; i++) {
+		struct tunnel *t = &cl->tunnels[i];
+		struct mpq_prefix src;
+		int r;
+
+		if (t->conf->wan != (int)wan_idx)
+			continue;
+		r = wan_source(t, &src);
+		switch (t->state) {
+		case TUNNEL_IDLE:
+		case TUNNEL_WAITING_WAN:
+			tunnel_connect(t); /* connects, or waits (logged once) */
+			break;
+		case TUNNEL_BACKOFF:
+			if (r < 0)
+				tunnel_wait_wan(t, r);
+			break;
+		case TUNNEL_CONNECTING:
+		case TUNNEL_UP:
+			if (r < 0) {
+				log_warn("%s: lost its WAN, closing the connection", t->name);
+				tunnel_wait_wan(t, r);
+			} else if (!bound_to(t, &src)) {
+				log_notice("%s: WAN '%s' source address is now %s, reconnecting",
+					   t->name, t->wan->name,
+					   mpq_addr_format(src.family, src.addr, a, sizeof(a)));
+				if (t->conn)
+					conn_close(t->conn, 0, "source address changed");
+				tunnel_drop(t);
+				t->reconnects++;
+				tunnel_connect(t);
+			}
+			break;
+		}
+	}
 }
 
 int client_start(struct daemon *d)
@@ -552,6 +688,14 @@ int client_start(struct daemon *d)
 		if (r < 0)
 			return r;
 	}
+	if (d->conf->n_wans) {
+		r = wans_new(d->loop, d->nl, d->conf, client_wan_changed, cl, &cl->wans);
+		if (r < 0) {
+			log_err("WAN monitor: cannot open an rtnetlink socket: %s", strerror(-r));
+			return r;
+		}
+	}
+	/* Tunnels with a WAN wait (quietly) for its first state: client_wan_changed(). */
 	for (size_t i = 0; i < cl->n_tunnels; i++)
 		tunnel_connect(&cl->tunnels[i]);
 	return 0;
@@ -588,6 +732,7 @@ void client_free(struct client *cl)
 			ev_io_stop(loop, &t->tun_watcher);
 		tun_close(&t->tun);
 	}
+	wans_free(cl->wans); /* removes the WAN rules and routes */
 	free(cl->tunnels);
 	free(cl);
 }
@@ -635,4 +780,8 @@ void client_status(struct daemon *d, json_t *root)
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(root, "tunnels", arr);
+	arr = json_array();
+	if (cl)
+		wans_status(cl->wans, arr);
+	json_object_set_new(root, "wans", arr);
 }

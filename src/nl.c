@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "log.h"
@@ -15,7 +16,7 @@
 #include "nl.h"
 
 /* Descriptions of requests in flight, by sequence number, for error messages. */
-#define NL_PENDING 64
+#define NL_PENDING 256
 #define NL_MSG_BUF 1024
 
 struct nl {
@@ -26,16 +27,24 @@ struct nl {
 	uint32_t portid;
 	struct {
 		uint32_t seq;
-		char what[96];
+		unsigned ok; /* NL_OK_* errors that mean "already done" for this request */
+		char what[160];
 	} pending[NL_PENDING];
 };
 
-static void note_pending(struct nl *nl, uint32_t seq, const char *what, const char *op)
+static void note_pending(struct nl *nl, uint32_t seq, unsigned ok, const char *what, const char *op)
 {
 	unsigned i = seq % NL_PENDING;
 
 	nl->pending[i].seq = seq;
+	nl->pending[i].ok = ok;
 	snprintf(nl->pending[i].what, sizeof(nl->pending[i].what), "%s: %s", what, op);
+}
+
+static bool error_is_ok(unsigned ok, int err)
+{
+	return ((ok & NL_OK_EXIST) && err == EEXIST) ||
+	       ((ok & NL_OK_NOENT) && (err == ENOENT || err == ESRCH));
 }
 
 static void nl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -64,6 +73,9 @@ static void nl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (e->error == 0)
 				continue;
 			i = h->nlmsg_seq % NL_PENDING;
+			if (nl->pending[i].seq == h->nlmsg_seq &&
+			    error_is_ok(nl->pending[i].ok, -e->error))
+				continue;
 			log_err("%s failed: %s",
 				nl->pending[i].seq == h->nlmsg_seq ? nl->pending[i].what
 								   : "rtnetlink request",
@@ -89,6 +101,13 @@ int nl_new(struct ev_loop *loop, struct nl **ret)
 		goto err_close;
 	}
 	nl->portid = mnl_socket_get_portid(nl->sock);
+	{
+		/* Room for the acknowledgements of a burst of requests (WAN routing at start). */
+		int sz = 1 << 20;
+
+		(void)setsockopt(mnl_socket_get_fd(nl->sock), SOL_SOCKET, SO_RCVBUF, &sz,
+				 sizeof(sz));
+	}
 	nl->seq = (uint32_t)time(NULL);
 	nl->loop = loop;
 	ev_io_init(&nl->watcher, nl_read_cb, mnl_socket_get_fd(nl->sock), EV_READ);
@@ -114,7 +133,7 @@ void nl_free(struct nl *nl)
 
 static int nl_send(struct nl *nl, struct nlmsghdr *h, const char *what, const char *op)
 {
-	note_pending(nl, h->nlmsg_seq, what, op);
+	note_pending(nl, h->nlmsg_seq, 0, what, op);
 	if (mnl_socket_sendto(nl->sock, h, h->nlmsg_len) < 0) {
 		int r = -errno;
 
@@ -184,4 +203,18 @@ int nl_addr_del(struct nl *nl, int ifindex, const struct mpq_prefix *addr, const
 
 	snprintf(op, sizeof(op), "removing address %s", mpq_prefix_format(addr, p, sizeof(p)));
 	return addr_msg(nl, RTM_DELADDR, 0, ifindex, addr, what, op);
+}
+
+int nl_request(struct nl *nl, struct nlmsghdr *h, unsigned ok, const char *what, const char *op)
+{
+	h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	h->nlmsg_seq = ++nl->seq;
+	note_pending(nl, h->nlmsg_seq, ok, what, op);
+	if (mnl_socket_sendto(nl->sock, h, h->nlmsg_len) < 0) {
+		int r = -errno;
+
+		log_err("%s: %s failed: %s", what, op, strerror(-r));
+		return r;
+	}
+	return 0;
 }

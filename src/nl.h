@@ -25,4 +25,17 @@ int nl_link_set(struct nl *nl, int ifindex, unsigned mtu, bool up, const char *w
 int nl_addr_add(struct nl *nl, int ifindex, const struct mpq_prefix *addr, const char *what);
 int nl_addr_del(struct nl *nl, int ifindex, const struct mpq_prefix *addr, const char *what);
 
+/*
+ * Send a request built by the caller (type, flags and payload set; sequence number, REQUEST and
+ * ACK are filled in here) without waiting. A kernel error in the acknowledgement is logged as
+ * "<what>: <op> failed: ...", except the ones named in ok:
+ *   NL_OK_EXIST  EEXIST (an NLM_F_EXCL add of something already there)
+ *   NL_OK_NOENT  ENOENT, ESRCH (a delete of something already gone)
+ * Returns 0, or -errno if it could not be sent (logged).
+ */
+#define NL_OK_EXIST 0x1
+#define NL_OK_NOENT 0x2
+struct nlmsghdr;
+int nl_request(struct nl *nl, struct nlmsghdr *h, unsigned ok, const char *what, const char *op);
+
 #endif

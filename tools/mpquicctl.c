@@ -173,6 +173,25 @@ static void human_rate(double bps, char *out, size_t size)
 		snprintf(out, size, "%.0f", bps);
 }
 
+/* The client's WANs: what the kernel says about each uplink (src/wan.c). */
+static void print_wans(const json_t *wans)
+{
+	const json_t *w, *a;
+	size_t i, j;
+
+	if (json_array_size(wans) == 0)
+		return;
+	printf("\n%-10s %-15s %-10s %-16s %-26s %6s  %s\n", "WAN", "INTERFACE", "STATE",
+	       "GATEWAY IPv4", "GATEWAY IPv6", "TABLE", "ADDRESSES");
+	json_array_foreach (wans, i, w) {
+		printf("%-10s %-15s %-10s %-16s %-26s %6.0f ", s(w, "name"), s(w, "interface"),
+		       s(w, "state"), s(w, "gateway4"), s(w, "gateway6"), n(w, "table"));
+		json_array_foreach (json_object_get(w, "addresses"), j, a)
+			printf(" %s", json_string_value(a));
+		printf("%s\n", json_array_size(json_object_get(w, "addresses")) ? "" : " -");
+	}
+}
+
 static void print_table(const json_t *st, const char *sock)
 {
 	const json_t *d = json_object_get(st, "daemon");
@@ -236,6 +255,7 @@ static void print_table(const json_t *st, const char *sock)
 		    strcmp(s(t, "state"), "up") != 0)
 			printf("    last error: %s\n", s(t, "last_error"));
 	}
+	print_wans(json_object_get(st, "wans"));
 	json_decref(prev);
 	prev = json_pack("{s:f, s:o}", "uptime_s", now_t, "tunnels", next);
 	if (prev) {
