@@ -15,6 +15,8 @@
  *                             case a WAN event was missed.
  */
 #include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/rtnetlink.h>
 #include <inttypes.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -91,19 +93,83 @@ struct client {
 	struct daemon *d;	/* borrowed */
 	struct tunnel *tunnels; /* owned */
 	size_t n_tunnels;
-	struct wans *wans; /* owned; NULL without WANs */
+	struct wans *wans;	      /* owned; NULL without WANs */
+	struct tunnel **class_active; /* per class: the tunnel its routing table points at */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
 
 static void tunnel_connect(struct tunnel *t);
 
+/* Point a class's routing table (both families) at a tunnel's TUN. */
+static void class_route(struct client *cl, const struct conf_class *k, const struct tunnel *t)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "class '%s' (table %u)", k->name, k->table);
+	for (int i = 0; i < 2; i++) {
+		char buf[256] __attribute__((aligned(4)));
+		struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+		struct rtmsg *rt;
+
+		h->nlmsg_type = RTM_NEWROUTE;
+		h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+		rt = mnl_nlmsg_put_extra_header(h, sizeof(*rt));
+		rt->rtm_family = i == 0 ? AF_INET : AF_INET6;
+		rt->rtm_table = k->table < 256 ? (uint8_t)k->table : RT_TABLE_UNSPEC;
+		rt->rtm_protocol = RTPROT_STATIC;
+		rt->rtm_scope = RT_SCOPE_LINK;
+		rt->rtm_type = RTN_UNICAST;
+		mnl_attr_put_u32(h, RTA_TABLE, k->table);
+		mnl_attr_put_u32(h, RTA_OIF, (uint32_t)t->tun.ifindex);
+		nl_request(cl->d->nl, h, 0, what,
+			   i == 0 ? "default route (IPv4)" : "default route (IPv6)");
+	}
+}
+
+/*
+ * A class rides the first of its tunnels (primary first) that is up: its routing table's
+ * default route points at that tunnel's TUN. When that tunnel goes down the class moves to the
+ * next one that is up (failover to another WAN), and back when a better one returns. With no
+ * tunnel up the route stays on the last one: traffic waits there rather than leaking out of the
+ * main table unencrypted.
+ */
+static void class_update(struct client *cl, int class_idx)
+{
+	const struct conf *cf = cl->d->conf;
+	const struct conf_class *k;
+	struct tunnel *best = NULL;
+
+	if (class_idx < 0 || !cl->class_active || cl->d->stopping)
+		return;
+	k = &cf->classes[class_idx];
+	for (size_t i = 0; i < k->n_tunnels && !best; i++) {
+		struct tunnel *t = &cl->tunnels[k->tunnels[i]];
+
+		if (k->tunnels[i] < cl->n_tunnels && t->state == TUNNEL_UP)
+			best = t;
+	}
+	if (!best || best == cl->class_active[class_idx])
+		return;
+	if (cl->class_active[class_idx])
+		log_notice("class '%s': moves from %s to %s", k->name,
+			   cl->class_active[class_idx]->name, best->name);
+	else
+		log_info("class '%s': rides %s", k->name, best->name);
+	cl->class_active[class_idx] = best;
+	class_route(cl, k, best);
+}
+
 static void set_state(struct tunnel *t, enum tunnel_state s)
 {
-	if (t->state == s)
+	enum tunnel_state old = t->state;
+
+	if (old == s)
 		return;
 	log_debug("%s: %s -> %s", t->name, state_names[t->state], state_names[s]);
 	t->state = s;
 	t->state_since_ns = mpq_now_ns();
+	if (old == TUNNEL_UP || s == TUNNEL_UP)
+		class_update(t->cl, t->conf->class_idx);
 }
 
 static void add_stats(struct conn_stats *to, const struct conn_stats *from)
@@ -680,7 +746,8 @@ int client_start(struct daemon *d)
 	d->client = cl;
 	cl->d = d;
 	cl->tunnels = calloc(d->conf->n_tunnels, sizeof(*cl->tunnels));
-	if (!cl->tunnels)
+	cl->class_active = calloc(d->conf->n_classes + 1, sizeof(*cl->class_active));
+	if (!cl->tunnels || !cl->class_active)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->conf->n_tunnels; i++) {
 		r = tunnel_init(cl, &cl->tunnels[i], &d->conf->tunnels[i]);
@@ -734,6 +801,7 @@ void client_free(struct client *cl)
 	}
 	wans_free(cl->wans); /* removes the WAN rules and routes */
 	free(cl->tunnels);
+	free(cl->class_active);
 	free(cl);
 }
 
@@ -780,6 +848,17 @@ void client_status(struct daemon *d, json_t *root)
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(root, "tunnels", arr);
+	arr = json_array();
+	for (size_t i = 0; cl && i < d->conf->n_classes; i++) {
+		const struct conf_class *k = &d->conf->classes[i];
+		const struct tunnel *a = cl->class_active ? cl->class_active[i] : NULL;
+
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s, s:I, s:I}", "name", k->name, "active",
+						a ? a->conf->name : "", "mark", (json_int_t)k->mark,
+						"table", (json_int_t)k->table));
+	}
+	json_object_set_new(root, "classes", arr);
 	arr = json_array();
 	if (cl)
 		wans_status(cl->wans, arr);
