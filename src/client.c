@@ -90,8 +90,8 @@ struct tunnel {
 };
 
 struct client {
-	struct daemon *d;	/* borrowed */
-	struct tunnel *tunnels; /* owned */
+	struct daemon *d;	 /* borrowed */
+	struct tunnel **tunnels; /* owned, each; in conf.tunnels order */
 	size_t n_tunnels;
 	struct wans *wans;	      /* owned; NULL without WANs */
 	struct tunnel **class_active; /* per class: the tunnel its routing table points at */
@@ -143,9 +143,10 @@ static void class_update(struct client *cl, int class_idx)
 		return;
 	k = &cf->classes[class_idx];
 	for (size_t i = 0; i < k->n_tunnels && !best; i++) {
-		struct tunnel *t = &cl->tunnels[k->tunnels[i]];
+		struct tunnel *t =
+			k->tunnels[i] < cl->n_tunnels ? cl->tunnels[k->tunnels[i]] : NULL;
 
-		if (k->tunnels[i] < cl->n_tunnels && t->state == TUNNEL_UP)
+		if (t && t->state == TUNNEL_UP)
 			best = t;
 	}
 	if (!best || best == cl->class_active[class_idx])
@@ -613,6 +614,8 @@ static void tunnel_connect(struct tunnel *t)
 	int r;
 
 	ev_timer_stop(d->loop, &t->retry_timer);
+	if (t->tun.fd < 0)
+		return; /* its TUN could not be opened: logged, shown in the status */
 	if (t->wan) {
 		r = wan_source(t, &src);
 		if (r < 0) {
@@ -653,17 +656,24 @@ static void tunnel_connect(struct tunnel *t)
 	conn_write(t->conn);
 }
 
-static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf_tunnel *ct)
+/* Point t at its entry in configuration cf (at start, and when a reload keeps it). */
+static void tunnel_set_conf(struct tunnel *t, const struct conf *cf, const struct conf_tunnel *ct)
+{
+	t->conf = ct;
+	t->wan = ct->wan >= 0 ? &cf->wans[ct->wan] : NULL;
+	t->quic = ct->quic;
+	if (t->wan && t->wan->keepalive_ms)
+		t->quic.keepalive_ms = t->wan->keepalive_ms;
+}
+
+static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf *cf,
+		       const struct conf_tunnel *ct)
 {
 	struct daemon *d = cl->d;
 	int r;
 
 	t->cl = cl;
-	t->conf = ct;
-	t->wan = ct->wan >= 0 ? &d->conf->wans[ct->wan] : NULL;
-	t->quic = ct->quic;
-	if (t->wan && t->wan->keepalive_ms)
-		t->quic.keepalive_ms = t->wan->keepalive_ms;
+	tunnel_set_conf(t, cf, ct);
 	t->sock.fd = -1;
 	t->tun.fd = -1;
 	t->backoff_ms = ct->quic.backoff_min_ms ? ct->quic.backoff_min_ms : 100;
@@ -681,6 +691,8 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf_tu
 	r = tun_open(ct->tun, &t->tun);
 	if (r < 0) {
 		log_err("%s: cannot open TUN device '%s': %s", t->name, ct->tun, strerror(-r));
+		snprintf(t->last_error, sizeof(t->last_error), "cannot open TUN device '%s': %s",
+			 ct->tun, strerror(-r));
 		return r;
 	}
 	r = nl_link_set(d->nl, t->tun.ifindex, t->mtu, true, t->name);
@@ -700,7 +712,7 @@ static void client_wan_changed(void *arg, size_t wan_idx)
 	if (cl->d->stopping)
 		return;
 	for (size_t i = 0; i < cl->n_tunnels; i++) {
-		struct tunnel *t = &cl->tunnels[i];
+		struct tunnel *t = cl->tunnels[i];
 		struct mpq_prefix src;
 		int r;
 
@@ -750,8 +762,11 @@ int client_start(struct daemon *d)
 	if (!cl->tunnels || !cl->class_active)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->conf->n_tunnels; i++) {
-		r = tunnel_init(cl, &cl->tunnels[i], &d->conf->tunnels[i]);
+		cl->tunnels[i] = calloc(1, sizeof(**cl->tunnels));
+		if (!cl->tunnels[i])
+			return -ENOMEM;
 		cl->n_tunnels = i + 1;
+		r = tunnel_init(cl, cl->tunnels[i], d->conf, &d->conf->tunnels[i]);
 		if (r < 0)
 			return r;
 	}
@@ -764,7 +779,7 @@ int client_start(struct daemon *d)
 	}
 	/* Tunnels with a WAN wait (quietly) for its first state: client_wan_changed(). */
 	for (size_t i = 0; i < cl->n_tunnels; i++)
-		tunnel_connect(&cl->tunnels[i]);
+		tunnel_connect(cl->tunnels[i]);
 	return 0;
 }
 
@@ -775,34 +790,168 @@ void client_shutdown(struct daemon *d)
 	if (!cl)
 		return;
 	for (size_t i = 0; i < cl->n_tunnels; i++) {
-		struct tunnel *t = &cl->tunnels[i];
+		struct tunnel *t = cl->tunnels[i];
 
 		if (t->conn)
 			conn_close(t->conn, 0, "shutdown");
 	}
 }
 
+/* Stop and free one tunnel: its connection (CONNECTION_CLOSE if close), socket and TUN. */
+static void tunnel_free(struct tunnel *t, bool close)
+{
+	struct ev_loop *loop;
+
+	if (!t)
+		return;
+	loop = t->cl->d->loop;
+	if (close && t->conn)
+		conn_close(t->conn, 0, "tunnel removed from the configuration");
+	ev_timer_stop(loop, &t->retry_timer);
+	if (t->sock.fd >= 0)
+		ev_io_stop(loop, &t->udp_watcher);
+	conn_free(t->conn);
+	udp_close(&t->sock);
+	if (t->tun.fd >= 0)
+		ev_io_stop(loop, &t->tun_watcher);
+	tun_close(&t->tun);
+	free(t);
+}
+
 void client_free(struct client *cl)
 {
 	if (!cl)
 		return;
-	for (size_t i = 0; i < cl->n_tunnels; i++) {
-		struct tunnel *t = &cl->tunnels[i];
-		struct ev_loop *loop = cl->d->loop;
-
-		ev_timer_stop(loop, &t->retry_timer);
-		if (t->sock.fd >= 0)
-			ev_io_stop(loop, &t->udp_watcher);
-		conn_free(t->conn);
-		udp_close(&t->sock);
-		if (t->tun.fd >= 0)
-			ev_io_stop(loop, &t->tun_watcher);
-		tun_close(&t->tun);
-	}
+	for (size_t i = 0; i < cl->n_tunnels; i++)
+		tunnel_free(cl->tunnels[i], false);
 	wans_free(cl->wans); /* removes the WAN rules and routes */
 	free(cl->tunnels);
 	free(cl->class_active);
 	free(cl);
+}
+
+static bool quic_equal(const struct conf_quic *a, const struct conf_quic *b)
+{
+	return a->keepalive_ms == b->keepalive_ms && a->idle_timeout_ms == b->idle_timeout_ms &&
+	       a->backoff_min_ms == b->backoff_min_ms && a->backoff_max_ms == b->backoff_max_ms &&
+	       a->mtu == b->mtu && a->cc == b->cc;
+}
+
+static bool wan_equal(const struct conf_wan *a, const struct conf_wan *b)
+{
+	return strcmp(a->name, b->name) == 0 && strcmp(a->interface, b->interface) == 0 &&
+	       a->has_source == b->has_source &&
+	       (!a->has_source || memcmp(&a->source, &b->source, sizeof(a->source)) == 0) &&
+	       a->gw_mode == b->gw_mode &&
+	       (a->gw_mode != CONF_GW_STATIC ||
+		memcmp(&a->gateway, &b->gateway, sizeof(a->gateway)) == 0) &&
+	       a->table == b->table && a->keepalive_ms == b->keepalive_ms;
+}
+
+static bool wans_equal(const struct conf *a, const struct conf *b)
+{
+	if (a->n_wans != b->n_wans || wans_rule_priority(a) != wans_rule_priority(b))
+		return false;
+	for (size_t i = 0; i < a->n_wans; i++)
+		if (!wan_equal(&a->wans[i], &b->wans[i]))
+			return false;
+	return true;
+}
+
+static const char *class_name(const struct conf *c, int idx)
+{
+	return idx >= 0 ? c->classes[idx].name : "";
+}
+
+static bool tunnel_equal(const struct conf *a, const struct conf_tunnel *ta, const struct conf *b,
+			 const struct conf_tunnel *tb)
+{
+	if (strcmp(ta->tun, tb->tun) != 0 || !quic_equal(&ta->quic, &tb->quic) ||
+	    strcmp(class_name(a, ta->class_idx), class_name(b, tb->class_idx)) != 0 ||
+	    (ta->wan < 0) != (tb->wan < 0))
+		return false;
+	return ta->wan < 0 || wan_equal(&a->wans[ta->wan], &b->wans[tb->wan]);
+}
+
+int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
+{
+	struct client *cl = d->client;
+	struct conf *oc = d->conf;
+	bool wans_changed = !wans_equal(oc, nc);
+	struct tunnel **nt, **active;
+	size_t kept = 0, added = 0, removed = 0;
+	int r;
+
+	nt = calloc(nc->n_tunnels ? nc->n_tunnels : 1, sizeof(*nt));
+	active = calloc(nc->n_classes + 1, sizeof(*active));
+	if (!nt || !active) {
+		free(nt);
+		free(active);
+		return -ENOMEM;
+	}
+	/* Unchanged tunnels move to the new configuration with their connections. */
+	for (size_t i = 0; i < nc->n_tunnels; i++) {
+		for (size_t j = 0; j < cl->n_tunnels; j++) {
+			struct tunnel *t = cl->tunnels[j];
+
+			if (t && strcmp(t->conf->name, nc->tunnels[i].name) == 0 && !peer_changed &&
+			    !(wans_changed && (t->wan || nc->tunnels[i].wan >= 0)) &&
+			    tunnel_equal(oc, t->conf, nc, &nc->tunnels[i])) {
+				nt[i] = t;
+				cl->tunnels[j] = NULL;
+				kept++;
+				break;
+			}
+		}
+	}
+	/* Removed and changed ones go (a changed one comes back below, as new). */
+	for (size_t j = 0; j < cl->n_tunnels; j++) {
+		if (!cl->tunnels[j])
+			continue;
+		log_info("%s: %s by the new configuration", cl->tunnels[j]->name,
+			 conf_find_tunnel(nc, cl->tunnels[j]->conf->name) >= 0 ? "changed"
+									       : "removed");
+		tunnel_free(cl->tunnels[j], true);
+		removed++;
+	}
+	if (wans_changed) {
+		wans_free(cl->wans);
+		cl->wans = NULL;
+	}
+	free(cl->tunnels);
+	free(cl->class_active);
+	cl->tunnels = nt;
+	cl->n_tunnels = nc->n_tunnels;
+	cl->class_active = active;
+	d->conf = nc;
+	for (size_t i = 0; i < nc->n_tunnels; i++) {
+		if (nt[i]) {
+			tunnel_set_conf(nt[i], nc, &nc->tunnels[i]);
+			continue;
+		}
+		nt[i] = calloc(1, sizeof(**nt));
+		if (!nt[i])
+			return -ENOMEM; /* the configuration is in place; this tunnel is missing */
+		added++;
+		r = tunnel_init(cl, nt[i], nc, &nc->tunnels[i]);
+		if (r < 0)
+			continue; /* logged; it stays idle with its error in the status */
+	}
+	if (wans_changed && nc->n_wans) {
+		r = wans_new(d->loop, d->nl, nc, client_wan_changed, cl, &cl->wans);
+		if (r < 0)
+			log_err("WAN monitor: cannot open an rtnetlink socket: %s", strerror(-r));
+	} else if (cl->wans) {
+		wans_set_conf(cl->wans, nc);
+	}
+	for (size_t i = 0; i < nc->n_tunnels; i++)
+		if (nt[i]->state == TUNNEL_IDLE && nt[i]->tun.fd >= 0)
+			tunnel_connect(nt[i]);
+	for (size_t k = 0; k < nc->n_classes; k++)
+		class_update(cl, (int)k);
+	log_notice("reload: %zu tunnel%s kept, %zu started, %zu stopped", kept,
+		   kept == 1 ? "" : "s", added, removed);
+	return 0;
 }
 
 void client_status(struct daemon *d, json_t *root)
@@ -813,7 +962,7 @@ void client_status(struct daemon *d, json_t *root)
 	char p[MPQ_PREFIX_STRLEN];
 
 	for (size_t i = 0; cl && i < cl->n_tunnels; i++) {
-		struct tunnel *t = &cl->tunnels[i];
+		struct tunnel *t = cl->tunnels[i];
 		const struct conf_tunnel *ct = t->conf;
 		json_t *o = json_object(), *addrs = json_array();
 

@@ -6,6 +6,8 @@
 #ifndef MPQ_CLIENT_H
 #define MPQ_CLIENT_H
 
+#include <stdbool.h>
+
 #include "daemon.h"
 
 /* Create every tunnel's TUN and start connecting. Returns 0 or -errno (logged). */
@@ -13,5 +15,12 @@ int client_start(struct daemon *d);
 /* Send CONNECTION_CLOSE on every live connection. */
 void client_shutdown(struct daemon *d);
 void client_free(struct client *cl); /* NULL-safe */
+
+/*
+ * Apply a new, valid configuration nc: unchanged tunnels keep their connections, removed ones
+ * close, changed and new ones (re)start. peer_changed: the server or TLS settings changed, so
+ * every tunnel restarts. Sets d->conf = nc; the caller frees the old one. Returns 0 or -ENOMEM.
+ */
+int client_reload(struct daemon *d, struct conf *nc, bool peer_changed);
 
 #endif

@@ -30,6 +30,7 @@ struct daemon {
 	struct conf *conf;    /* owned */
 	const char *conf_path;
 	char conf_sha256[65]; /* hex digest of the file the running config came from */
+	char tls_sha256[65];  /* over the TLS files' contents: a reload notices new certificates */
 	char reload_error[256];
 	struct ctl *ctl;       /* owned: control socket */
 	struct tls_ctx *tls;   /* owned */
@@ -41,7 +42,7 @@ struct daemon {
 	ev_signal sigint_watcher;
 	ev_signal sigterm_watcher;
 	ev_signal sighup_watcher;
-	ev_timer stop_timer; /* bounds the wait for CONNECTION_CLOSE to leave on shutdown */
+	ev_timer stop_timer;	 /* bounds the wait for CONNECTION_CLOSE to leave on shutdown */
 	ev_timer watchdog_timer; /* WATCHDOG=1 at half of $WATCHDOG_USEC, from the loop */
 
 	/* receive scratch: MPQ_RX_BATCH buffers of MPQ_RX_BUFSIZE */

@@ -69,11 +69,51 @@ int mpq_file_sha256(const char *path, char out[65])
 	return 0;
 }
 
+/* Hex SHA-256 over the contents of the TLS files of c, into out[65]. */
+static void tls_files_sha256(const struct conf *c, char out[65])
+{
+	const char *files[] = {c->tls.ca, c->tls.cert, c->tls.key, c->tls.client_ca};
+	char all[4 * 65 + 1] = "", one[65];
+	wc_Sha256 sha;
+	uint8_t dig[WC_SHA256_DIGEST_SIZE];
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		if (files[i] && mpq_file_sha256(files[i], one) == 0)
+			strcat(all, one);
+		else
+			strcat(all, "-");
+	}
+	wc_InitSha256(&sha);
+	wc_Sha256Update(&sha, (const uint8_t *)all, (word32)strlen(all));
+	wc_Sha256Final(&sha, dig);
+	wc_Sha256Free(&sha);
+	for (size_t i = 0; i < sizeof(dig); i++)
+		snprintf(out + 2 * i, 3, "%02x", dig[i]);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* What a reload cannot apply without a restart; NULL if nothing. */
+static const char *needs_restart(const struct conf *o, const struct conf *n)
+{
+	if (o->role != n->role)
+		return "the role changed";
+	if (!str_eq(o->control_socket, n->control_socket))
+		return "control_socket changed";
+	return NULL;
+}
+
 int daemon_reload(struct daemon *d)
 {
 	struct conf_errors errs = {0};
-	struct conf *c = NULL;
-	char sha[65];
+	struct tls_ctx *tls = NULL, *old_tls = NULL;
+	struct conf *c = NULL, *old = d->conf;
+	char sha[65] = "", tls_sha[65], err[200];
+	const char *why;
+	bool peer_changed;
 	int r;
 
 	d->reload_error[0] = '\0';
@@ -87,21 +127,67 @@ int daemon_reload(struct daemon *d)
 			 errs.n > 1 ? " (and more, see the log)" : "");
 		conf_errors_done(&errs);
 		log_err("reload: the new configuration is invalid; the running one stays");
-		sd_notify_msg("READY=1");
-		return -EINVAL;
+		r = -EINVAL;
+		goto out;
 	}
+	why = needs_restart(old, c);
+	if (why) {
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "%s: restart mpquicd to apply the new configuration", why);
+		log_err("reload: %s; the running configuration stays", d->reload_error);
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	mpq_file_sha256(d->conf_path, sha);
+	tls_files_sha256(c, tls_sha);
+	peer_changed = strcmp(tls_sha, d->tls_sha256) != 0 || !str_eq(old->tls.ca, c->tls.ca) ||
+		       !str_eq(old->tls.cert, c->tls.cert) || !str_eq(old->tls.key, c->tls.key) ||
+		       !str_eq(old->tls.client_ca, c->tls.client_ca);
+	if (c->role == CONF_ROLE_CLIENT)
+		peer_changed =
+			peer_changed || old->server_addr_len != c->server_addr_len ||
+			memcmp(&old->server_addr, &c->server_addr, c->server_addr_len) != 0 ||
+			!str_eq(old->server_name, c->server_name);
+	if (peer_changed) {
+		r = tls_ctx_new(c, &tls, err, sizeof(err));
+		if (r < 0) {
+			snprintf(d->reload_error, sizeof(d->reload_error), "TLS: %s", err);
+			log_err("reload: %s; the running configuration stays", d->reload_error);
+			goto out;
+		}
+		log_notice("reload: the server or TLS settings changed: every connection restarts");
+		old_tls = d->tls;
+		d->tls = tls;
+		tls = NULL;
+	}
+	r = c->role == CONF_ROLE_CLIENT ? client_reload(d, c, peer_changed)
+					: server_reload(d, c, peer_changed);
+	if (d->conf == c) {
+		/* applied (even partly): the old configuration and TLS context go */
+		c = NULL;
+		log_init((int)d->conf->log_level);
+		memcpy(d->conf_sha256, sha, sizeof(sha));
+		memcpy(d->tls_sha256, tls_sha, sizeof(tls_sha));
+		conf_free(old);
+		tls_ctx_free(old_tls);
+		if (r < 0)
+			snprintf(d->reload_error, sizeof(d->reload_error), "reload: %s",
+				 strerror(-r));
+	} else {
+		/* not applied: put the old TLS context back */
+		if (old_tls) {
+			tls = d->tls;
+			d->tls = old_tls;
+		}
+		snprintf(d->reload_error, sizeof(d->reload_error), "reload failed: %s",
+			 strerror(-r));
+		log_err("%s; the running configuration stays", d->reload_error);
+	}
+out:
 	conf_free(c);
-	r = mpq_file_sha256(d->conf_path, sha);
+	tls_ctx_free(tls);
 	sd_notify_msg("READY=1");
-	if (r == 0 && strcmp(sha, d->conf_sha256) == 0) {
-		log_notice("reload: configuration unchanged");
-		return 0;
-	}
-	snprintf(d->reload_error, sizeof(d->reload_error),
-		 "the new configuration is valid, but applying a changed configuration live is "
-		 "not implemented yet: restart the daemon to apply it");
-	log_warn("reload: %s", d->reload_error);
-	return -EOPNOTSUPP;
+	return r;
 }
 
 static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -183,6 +269,7 @@ static int run(const char *config)
 	d.conf_path = config;
 	if (mpq_file_sha256(config, d.conf_sha256) < 0)
 		d.conf_sha256[0] = '\0';
+	tls_files_sha256(d.conf, d.tls_sha256);
 	d.start_ns = mpq_now_ns();
 	mpq_random(d.static_secret, sizeof(d.static_secret));
 	d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);

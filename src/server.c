@@ -764,3 +764,12 @@ void server_status(struct daemon *d, json_t *root)
 	}
 	json_object_set_new(root, "clients", clients);
 }
+
+int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
+{
+	(void)d;
+	(void)nc;
+	(void)peer_changed;
+	/* Not applied yet for the server role: the caller keeps the running configuration. */
+	return -EOPNOTSUPP;
+}

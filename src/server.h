@@ -7,10 +7,15 @@
 #ifndef MPQ_SERVER_H
 #define MPQ_SERVER_H
 
+#include <stdbool.h>
+
 #include "daemon.h"
 
 int server_start(struct daemon *d);
 void server_shutdown(struct daemon *d);
 void server_free(struct server *s); /* NULL-safe */
+
+/* Like client_reload() for the server role (see server.c for what it applies). */
+int server_reload(struct daemon *d, struct conf *nc, bool peer_changed);
 
 #endif

@@ -1254,6 +1254,13 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ---- lifecycle and queries ---- */
 
+void wans_set_conf(struct wans *ws, const struct conf *c)
+{
+	ws->conf = c;
+	for (size_t i = 0; i < ws->n_wans && i < c->n_wans; i++)
+		ws->wans[i].conf = &c->wans[i];
+}
+
 int wans_new(struct ev_loop *loop, struct nl *nl, const struct conf *c, wan_changed_fn fn,
 	     void *arg, struct wans **ret)
 {

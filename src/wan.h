@@ -76,6 +76,12 @@ typedef void (*wan_changed_fn)(void *arg, size_t wan_idx);
  */
 int wans_new(struct ev_loop *loop, struct nl *nl, const struct conf *c, wan_changed_fn fn,
 	     void *arg, struct wans **ret);
+/*
+ * A reload kept the WANs unchanged (same entries, in the same order): point at the new
+ * configuration, which must outlive the object.
+ */
+void wans_set_conf(struct wans *ws, const struct conf *c);
+
 /* Remove our rules and routes (fire and forget), stop the watchers, free. NULL-safe. */
 void wans_free(struct wans *ws);
 

@@ -6,6 +6,7 @@
 #   lab_server_conf FILE [PY]    write a server config; PY is Python that edits dict c
 #   lab_client_conf FILE [PY]    write a client config (tunnel t1 on TUN mpqc1); PY edits c
 #   lab_start NS CONF LOG        start mpquicd in namespace NS; prints the PID
+#   lab_finish                   stop the daemons cleanly; one test: no sanitizer report in logs
 #   lab_status SOCK              mpquicctl status --json
 #   lab_q SOCK EXPR              evaluate Python EXPR over the status dict s, print the result
 #   lab_tunnel_up SOCK NAME      true when tunnel NAME's state is "up"
@@ -85,7 +86,29 @@ EOF
 
 lab_start()
 {
-	ns_bg "$1" "$3" "$MPQUICD" -c "$2" --foreground
+	local pid
+	pid=$(ns_bg "$1" "$3" "$MPQUICD" -c "$2" --foreground)
+	echo "$pid" >>"$T/.lab-pids"
+	echo "$3" >>"$T/.lab-logs"
+	echo "$pid"
+}
+
+# lab_finish: stop every daemon started by lab_start (TERM: a clean shutdown, so the sanitizer
+# build reports leaks), then one TAP test that no daemon log has a sanitizer report.
+lab_finish()
+{
+	local pids logs bad
+	pids=$(cat "$T/.lab-pids" 2>/dev/null)
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && ns_stop $pids
+	logs=$(sort -u "$T/.lab-logs" 2>/dev/null)
+	# shellcheck disable=SC2086
+	bad=$(grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' $logs 2>/dev/null)
+	ok "$([ -z "$bad" ] && echo 0 || echo 1)" "no sanitizer report in the daemon logs"
+	for f in $bad; do
+		grep -m 5 -A 12 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" |
+			while IFS= read -r l; do diag "$l"; done
+	done
 }
 
 lab_status()

@@ -16,7 +16,7 @@ netns_at_exit()
 	done
 }
 
-plan 19
+plan 20
 
 # t2 has an MTU larger than one DATAGRAM frame can carry: the daemon must answer with ICMP.
 lab_server_conf "$T/server.json"
@@ -105,4 +105,5 @@ ok "$(python3 -c "print(0 if $tx > 30000 and 0 < $rtt < 100 else 1)")" \
 ns_alive "$spid" && ns_alive "$cpid"
 ok $? "both daemons still running"
 
+lab_finish
 done_testing

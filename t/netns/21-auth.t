@@ -27,7 +27,7 @@ probe()
 	ns_exec cli "$PROBE" --server "$LAB_SRV:$LAB_PORT" --timeout 5 "${tls[@]}" "$@" 2>&1
 }
 
-plan 19
+plan 20
 
 lab_server_conf "$T/server.json"
 lab_client_conf "$T/client.json"
@@ -98,4 +98,5 @@ is "$(lab_q "$T/srv.sock" "t['t1']['peer'].rsplit(':', 1)[1]")" \
 ns_alive "$cpid"
 ok $? "legitimate client daemon still running"
 
+lab_finish
 done_testing
