@@ -75,6 +75,9 @@ static void queue_output(struct ctl_client *cc, const char *s, size_t len)
 {
 	char *n;
 
+	/* Nothing is queued after the last answer (or after an overflow: a partial stream). */
+	if (cc->closing)
+		return;
 	if (cc->out_len - cc->out_off + len > CTL_MAX_OUTPUT) {
 		/* A client that does not read its answers loses its connection. */
 		cc->closing = true;
@@ -198,6 +201,12 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	n = read(cc->fd, cc->in + cc->in_len, sizeof(cc->in) - cc->in_len);
+	if (n == 0 && cc->out_len > cc->out_off) {
+		/* Half-closed after its requests (nc -N, socat): answer, then hang up. */
+		cc->closing = true;
+		ev_io_stop(loop, &cc->read_watcher);
+		return;
+	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		client_free(cc);
 		return;
@@ -210,7 +219,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char *nl = memchr(cc->in, '\n', cc->in_len);
 		size_t used;
 
-		if (!nl)
+		if (!nl || cc->closing)
 			break;
 		used = (size_t)(nl - cc->in) + 1;
 		if (used > 1)
@@ -218,13 +227,14 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		memmove(cc->in, cc->in + used, cc->in_len - used);
 		cc->in_len -= used;
 	}
-	if (cc->in_len == sizeof(cc->in)) {
+	if (cc->in_len == sizeof(cc->in) && !cc->closing) {
 		/* A line longer than any request: answer once and hang up. */
 		reply_error(cc, "request longer than %d bytes", CTL_MAX_REQUEST);
 		cc->closing = true;
 		cc->in_len = 0;
-		ev_io_stop(loop, &cc->read_watcher);
 	}
+	if (cc->closing)
+		ev_io_stop(loop, &cc->read_watcher);
 	if (cc->closing && cc->out_len == cc->out_off)
 		client_free(cc);
 }
