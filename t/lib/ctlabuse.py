@@ -9,6 +9,7 @@ is bounded by a timeout, so the script always ends. Exit 0 unless the script its
 import json
 import socket
 import sys
+import threading
 import time
 
 PATH = sys.argv[1]
@@ -126,18 +127,38 @@ report("huge_answer", got[0].get("error", "") if got else "none")
 report("huge_cut_off", sent < 10 << 20)
 s.close()
 
-# A client that asks for a lot and never reads: the daemon drops it once its output is full.
+# A client that pipelines 3000 requests (~9 MB of answers) and reads nothing for 2 s: the
+# daemon stops reading from it once 64 KiB of answers wait, so the sender blocks; then the
+# client reads and every answer arrives, in order, none lost.
+N = 3000
 s = conn()
-t = time.monotonic()
-dropped = False
-try:
-    for _ in range(200):
-        s.sendall(b'{"command":"metrics"}\n' * 1000)
-except (BrokenPipeError, ConnectionResetError):
-    dropped = True
-except socket.timeout:
-    pass
-report("nonreader_dropped", dropped)
+progress = {"sent": 0}
+
+
+def sender():
+    try:
+        for _ in range(N):
+            s.sendall(STATUS)
+            progress["sent"] += 1
+    except OSError:
+        pass
+
+
+th = threading.Thread(target=sender)
+th.start()
+time.sleep(2)
+report("nonreader_blocked", progress["sent"] < N)
+report("nonreader_sent_before_reading", progress["sent"])
+buf, answers, t = b"", 0, time.monotonic()
+while answers < N and time.monotonic() - t < 60:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    buf += d
+    *done, buf = buf.split(b"\n")
+    answers += sum(json.loads(x).get("ok") is True for x in done)
+th.join(TIMEOUT)
+report("nonreader_answers", answers)
 report("nonreader_seconds", round(time.monotonic() - t, 2))
 s.close()
 

@@ -38,7 +38,7 @@ PY
 }
 
 CTL=$MPQUICCTL
-plan 58
+plan 59
 
 lab_server_conf "$T/server.json"
 lab_client_conf "$T/client.json"
@@ -201,7 +201,9 @@ is "$(a garbage_unknown_named)" True "an unknown command is named in the error"
 like "$(a noise_answer)" "request longer than 65536 bytes" "binary noise: one error, hung up"
 is "$(a huge_answer)/$(a huge_cut_off)" "request longer than 65536 bytes/True" \
 	"10 MB request line: one error, hung up before the 10 MB were sent"
-is "$(a nonreader_dropped)" True "a client that never reads is dropped ($(a nonreader_seconds) s)"
+is "$(a nonreader_blocked)" True \
+	"a client that does not read is not read from either ($(a nonreader_sent_before_reading) of 3000 requests taken)"
+is "$(a nonreader_answers)" 3000 "once it reads, all 3000 answers arrive ($(a nonreader_seconds) s)"
 is "$(a halfclose_ok)" True "a client that half-closes after its request gets its answer"
 ok "$([ "$sent" -gt 0 ] && [ "$sent" = "$recvd" ] && echo 0 || echo 1)" \
 	"zero ping loss through the tunnel during the abuse ($recvd/$sent)"
