@@ -38,7 +38,7 @@ PY
 }
 
 CTL=$MPQUICCTL
-plan 59
+plan 60
 
 lab_server_conf "$T/server.json"
 lab_client_conf "$T/client.json"
@@ -110,7 +110,19 @@ like "$stable" $'\nlistener: [0-9]+ datagrams, [0-9]+ garbage' "server table: li
 like "$(grep '^t1 ' <<<"$stable")" "^t1 +edge1 +up +$LAB_CLI:[0-9]+ " "server table: t1 row with its client"
 like "$(grep '^u1 ' <<<"$stable")" "^u1 +edge2 +down " "server table: the idle tunnel u1 is down"
 
-# --- metrics
+# The counters file must not follow a symlink someone else planted (it may live in /tmp).
+mkdir -m 1777 "$T/rt"
+rf=$(python3 -c '
+import os, sys
+h = 5381
+for ch in sys.argv[1].encode():
+    h = (h * 33 + ch) & 0xFFFFFFFFFFFFFFFF
+print("%s/mpquicctl-%d-%x.json" % (sys.argv[2], os.getuid(), h))' "$T/cli.sock" "$T/rt")
+echo precious >"$T/victim"
+ln -s "$T/victim" "$rf"
+XDG_RUNTIME_DIR=$T/rt "$CTL" -s "$T/cli.sock" status >/dev/null
+is "$(cat "$T/victim")" precious "mpquicctl status does not write through a symlink at its counters file"
+
 for side in cli srv; do
 	"$CTL" -s "$T/$side.sock" metrics >"$T/$side.prom"
 	ok $? "$side: mpquicctl metrics"
