@@ -3,7 +3,8 @@
  * Control socket server.
  *
  * Timers:
- *   idle_timer (per client): drops a client that sends nothing for CTL_IDLE_S seconds.
+ *   idle_timer (per client): drops a client when nothing moved either way (no request read,
+ *   no answer byte sent) for CTL_IDLE_S seconds.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,8 +24,9 @@
 #include "mpq_build.h"
 
 #define CTL_MAX_CLIENTS 32
-#define CTL_MAX_REQUEST 65536	   /* one request line */
-#define CTL_MAX_OUTPUT	(8u << 20) /* queued response bytes per client */
+#define CTL_MAX_REQUEST 65536	    /* one request line */
+#define CTL_MAX_OUTPUT	(8u << 20)  /* queued response bytes per client */
+#define CTL_OUT_PAUSE	(64u << 10) /* stop handling requests while this much waits */
 #define CTL_IDLE_S	30.0
 
 struct ctl_client {
@@ -38,6 +40,7 @@ struct ctl_client {
 	char *out; /* owned */
 	size_t out_len, out_off;
 	bool closing; /* close once out is flushed */
+	bool eof;     /* the client half-closed: answer what it sent, then close */
 	struct ctl_client *prev, *next;
 };
 
@@ -75,6 +78,9 @@ static void queue_output(struct ctl_client *cc, const char *s, size_t len)
 {
 	char *n;
 
+	/* Nothing is queued after the last answer (or after an overflow: a partial stream). */
+	if (cc->closing)
+		return;
 	if (cc->out_len - cc->out_off + len > CTL_MAX_OUTPUT) {
 		/* A client that does not read its answers loses its connection. */
 		cc->closing = true;
@@ -191,26 +197,26 @@ static void handle_request(struct ctl_client *cc, const char *line, size_t len)
 	json_decref(req);
 }
 
-static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+static size_t pending(const struct ctl_client *cc)
 {
-	struct ctl_client *cc = container_of(w, struct ctl_client, read_watcher);
-	ssize_t n;
+	return cc->out_len - cc->out_off;
+}
 
-	(void)revents;
-	n = read(cc->fd, cc->in + cc->in_len, sizeof(cc->in) - cc->in_len);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		client_free(cc);
-		return;
-	}
-	if (n < 0)
-		return;
-	ev_timer_again(loop, &cc->idle_timer);
-	cc->in_len += (size_t)n;
+/*
+ * Answer the complete lines in cc->in while less than CTL_OUT_PAUSE bytes of answers wait:
+ * one call builds at most that much output, so a client that pipelines requests cannot hold
+ * the loop (and the tunnels) for longer than that takes. Reading resumes once the client has
+ * read its answers; one that never does is dropped by the idle timer.
+ */
+static void process_input(struct ctl_client *cc)
+{
+	struct ev_loop *loop = cc->ctl->d->loop;
+
 	for (;;) {
 		char *nl = memchr(cc->in, '\n', cc->in_len);
 		size_t used;
 
-		if (!nl)
+		if (!nl || cc->closing || pending(cc) >= CTL_OUT_PAUSE)
 			break;
 		used = (size_t)(nl - cc->in) + 1;
 		if (used > 1)
@@ -218,14 +224,46 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		memmove(cc->in, cc->in + used, cc->in_len - used);
 		cc->in_len -= used;
 	}
-	if (cc->in_len == sizeof(cc->in)) {
+	if (cc->in_len == sizeof(cc->in) && !memchr(cc->in, '\n', cc->in_len) && !cc->closing) {
 		/* A line longer than any request: answer once and hang up. */
 		reply_error(cc, "request longer than %d bytes", CTL_MAX_REQUEST);
 		cc->closing = true;
 		cc->in_len = 0;
-		ev_io_stop(loop, &cc->read_watcher);
 	}
-	if (cc->closing && cc->out_len == cc->out_off)
+	if (cc->closing || cc->eof || pending(cc) >= CTL_OUT_PAUSE || cc->in_len == sizeof(cc->in))
+		ev_io_stop(loop, &cc->read_watcher);
+	else
+		ev_io_start(loop, &cc->read_watcher);
+}
+
+/* Nothing left to do for this client: everything answered and flushed, or hanging up. */
+static bool finished(const struct ctl_client *cc)
+{
+	return !pending(cc) && (cc->closing || (cc->eof && !memchr(cc->in, '\n', cc->in_len)));
+}
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ctl_client *cc = container_of(w, struct ctl_client, read_watcher);
+	ssize_t n;
+
+	(void)revents;
+	n = read(cc->fd, cc->in + cc->in_len, sizeof(cc->in) - cc->in_len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		client_free(cc);
+		return;
+	}
+	if (n == 0) {
+		/* Half-closed after its requests (nc -N, socat): answer them, then hang up. */
+		cc->eof = true;
+	} else {
+		ev_timer_again(loop, &cc->idle_timer);
+		cc->in_len += (size_t)n;
+	}
+	process_input(cc);
+	if (finished(cc))
 		client_free(cc);
 }
 
@@ -235,20 +273,24 @@ static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ssize_t n;
 
 	(void)revents;
-	n = send(cc->fd, cc->out + cc->out_off, cc->out_len - cc->out_off,
-		 MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = send(cc->fd, cc->out + cc->out_off, pending(cc), MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0 && errno != EAGAIN && errno != EINTR) {
 		client_free(cc);
 		return;
 	}
-	if (n > 0)
+	if (n > 0) {
 		cc->out_off += (size_t)n;
-	if (cc->out_off == cc->out_len) {
+		ev_timer_again(loop, &cc->idle_timer); /* idle: no progress either way */
+	}
+	if (!pending(cc)) {
 		cc->out_off = cc->out_len = 0;
 		ev_io_stop(loop, &cc->write_watcher);
-		if (cc->closing)
-			client_free(cc);
 	}
+	/* Answers were read: handle the requests that waited for that. */
+	if (!cc->closing && pending(cc) < CTL_OUT_PAUSE)
+		process_input(cc);
+	if (finished(cc))
+		client_free(cc);
 }
 
 static void client_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -257,11 +257,14 @@ static int run(const char *config)
 	char err[256];
 	int r;
 
+	/* Until the config says otherwise: its errors are startup errors, "<3>" under journald. */
+	log_init(LOG_LVL_INFO);
 	r = conf_load(config, 0, &d.conf, &errs);
 	if (r < 0) {
-		print_conf_errors(&errs);
+		for (size_t i = 0; i < errs.n; i++)
+			log_err("%s", errs.msg[i]);
 		if (errs.n == 0)
-			fprintf(stderr, "%s: %s\n", config, strerror(-r));
+			log_err("%s: %s", config, strerror(-r));
 		conf_errors_done(&errs);
 		return 1;
 	}

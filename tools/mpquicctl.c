@@ -7,6 +7,7 @@
  *   mpquicctl [-s SOCKET] reload
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
@@ -159,6 +160,37 @@ static void rate_file(const char *sock, char *out, size_t size)
 		 (unsigned)getuid(), h);
 }
 
+/*
+ * The rate file may live in /tmp: never follow a symlink there (someone else's link would make
+ * root overwrite its target) and only trust a file of our own.
+ */
+static json_t *rate_load(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	json_t *j = NULL;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid())
+		j = json_loadfd(fd, 0, NULL);
+	close(fd);
+	return j;
+}
+
+static void rate_save(const char *path, const json_t *j)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() &&
+	    ftruncate(fd, 0) == 0)
+		json_dumpfd(j, fd, JSON_COMPACT);
+	close(fd);
+}
+
 static void human_rate(double bps, char *out, size_t size)
 {
 	if (bps < 0)
@@ -204,7 +236,7 @@ static void print_table(const json_t *st, const char *sock)
 	size_t i;
 
 	rate_file(sock, rf, sizeof(rf));
-	prev = json_load_file(rf, 0, NULL);
+	prev = rate_load(rf);
 	prev_t = n(prev, "uptime_s");
 	if (prev_t <= 0 || prev_t >= now_t)
 		prev_t = 0;
@@ -259,8 +291,7 @@ static void print_table(const json_t *st, const char *sock)
 	json_decref(prev);
 	prev = json_pack("{s:f, s:o}", "uptime_s", now_t, "tunnels", next);
 	if (prev) {
-		json_dump_file(prev, rf, JSON_COMPACT);
-		chmod(rf, 0600);
+		rate_save(rf, prev);
 	}
 	json_decref(prev);
 }
