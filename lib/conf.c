@@ -1779,7 +1779,8 @@ static int conf_init_defaults(struct conf *c)
 		.backoff_min_ms = 100,
 		.backoff_max_ms = 10000,
 		.mtu = 0,
-		.cc = CONF_CC_CUBIC,
+		/* BBR: measured in docs/benchmarks.md, Cubic and Reno collapse under random loss. */
+		.cc = CONF_CC_BBR,
 	};
 	c->classifier = (struct conf_classifier){
 		.table = "mpquic",

@@ -63,7 +63,7 @@ struct conf_quic {
 	uint32_t backoff_min_ms;  /* client reconnect backoff, default 100 */
 	uint32_t backoff_max_ms;  /* default 10000, >= backoff_min_ms */
 	uint32_t mtu;		  /* TUN MTU; 0 = derived from the path (docs/protocol.md) */
-	enum conf_cc cc;	  /* default CONF_CC_CUBIC (see docs/configuration.md) */
+	enum conf_cc cc;	  /* default CONF_CC_BBR (see docs/benchmarks.md) */
 };
 
 struct conf_tls {

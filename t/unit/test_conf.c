@@ -126,7 +126,7 @@ static void test_client_defaults(void **state)
 	assert_int_equal(c->defaults.backoff_min_ms, 100);
 	assert_int_equal(c->defaults.backoff_max_ms, 10000);
 	assert_int_equal(c->defaults.mtu, 0);
-	assert_int_equal(c->defaults.cc, CONF_CC_CUBIC);
+	assert_int_equal(c->defaults.cc, CONF_CC_BBR);
 	assert_int_equal(c->n_wans, 0);
 	assert_int_equal(c->n_classes, 0);
 	assert_int_equal(c->n_tunnels, 1);
@@ -161,7 +161,7 @@ static void test_client_full(void **state)
 		"\"log_level\": \"debug\", \"control_socket\": \"/run/x.sock\","
 		"\"server\": {\"address\": \"[2001:db8::1]:8443\", \"port\": 8443, \"name\": "
 		"\"vpn.example\"},"
-		"\"defaults\": {\"keepalive_ms\": 0, \"congestion\": \"bbr\", \"mtu\": 1400},"
+		"\"defaults\": {\"keepalive_ms\": 0, \"congestion\": \"cubic\", \"mtu\": 1400},"
 		"\"wans\": [{\"name\": \"w0\", \"interface\": \"eth1\"},"
 		"  {\"name\": \"w1\", \"interface\": \"wwan0\", \"source\": \"198.51.100.2\","
 		"   \"gateway\": \"198.51.100.1\", \"table\": 77, \"keepalive_ms\": 3000},"
@@ -181,7 +181,7 @@ static void test_client_full(void **state)
 	assert_string_equal(c->control_socket, "/run/x.sock");
 	assert_string_equal(sa_str(&c->server_addr, buf, sizeof(buf)), "[2001:db8::1]:8443");
 	assert_int_equal(c->defaults.keepalive_ms, 0);
-	assert_int_equal(c->defaults.cc, CONF_CC_BBR);
+	assert_int_equal(c->defaults.cc, CONF_CC_CUBIC);
 
 	assert_int_equal(c->n_wans, 3);
 	assert_int_equal(c->wans[0].table, 200);
