@@ -247,7 +247,7 @@ static void test_client_full(void **state)
 	assert_string_equal(c->tunnels[1].tun, "tb");
 	assert_int_equal(c->tunnels[1].wan, 0);
 	assert_int_equal(c->tunnels[1].class_idx, 0);
-	assert_int_equal(c->tunnels[1].quic.cc, CONF_CC_BBR);
+	assert_int_equal(c->tunnels[1].quic.cc, CONF_CC_CUBIC);
 	assert_int_equal(c->tunnels[2].wan, -1);
 	assert_int_equal(c->tunnels[2].class_idx, 1);
 	assert_int_equal(c->tunnels[2].quic.backoff_min_ms, 50);
