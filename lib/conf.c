@@ -1189,7 +1189,9 @@ static void parse_classifier(struct loader *l, json_t *v)
 		}
 	}
 	if ((x = json_object_get(v, "rule_priority")))
-		get_uint(l, "classifier.rule_priority", x, 1, PRIO_MAX, &k->rule_priority);
+		/* The WAN rules use P-11 and P-10, the class rules P and P+1: all between the
+		 * local (0) and main (32766) rules. */
+		get_uint(l, "classifier.rule_priority", x, 12, PRIO_MAX - 1, &k->rule_priority);
 	if ((x = json_object_get(v, "table_base")))
 		get_table(l, "classifier.table_base", x, &k->table_base);
 	if ((x = json_object_get(v, "snat")))
