@@ -236,17 +236,15 @@ static void srv_handshake_done(struct conn *c)
 				sc->peer, m.first);
 		return;
 	}
-	if (s->client_conns[m.client] >= cf->limits.max_connections_per_client) {
-		if (peer_log_ok(s))
-			log_warn(
-				"client '%s' (%s): more than %u connections, refusing its requests",
-				cf->clients[m.client].identity, sc->peer,
-				cf->limits.max_connections_per_client);
-		return;
-	}
 	sc->client = m.client;
-	s->client_conns[m.client]++;
-	sc->counted = true;
+	/*
+	 * At the limit the connection may still take over one of the client's own live tunnels
+	 * (a reconnect while the old connection has not timed out yet): srv_request decides.
+	 */
+	if (s->client_conns[m.client] < cf->limits.max_connections_per_client) {
+		s->client_conns[m.client]++;
+		sc->counted = true;
+	}
 	snprintf(name, sizeof(name), "client '%s' (%s)", cf->clients[m.client].identity, sc->peer);
 	conn_set_name(c, name);
 	log_info("%s: authenticated", name);
@@ -283,6 +281,14 @@ static int srv_request(struct conn *c, const char *path)
 		return 403;
 	}
 	t = &s->tunnels[idx];
+	if (!sc->counted && (!t->live || t->live == sc)) {
+		/* Over the limit and not replacing one of its own connections. */
+		if (peer_log_ok(s))
+			log_warn("%s: more than %u connections for client '%s', refusing (429)",
+				 conn_name(c), cf->limits.max_connections_per_client,
+				 cf->clients[sc->client].identity);
+		return 429;
+	}
 	if (t->live && t->live != sc) {
 		struct srv_conn *old = t->live;
 
@@ -291,6 +297,11 @@ static int srv_request(struct conn *c, const char *path)
 		t->live = NULL;
 		conn_close(old->conn, 0, "replaced by a new connection");
 		srv_conn_free(old);
+		if (!sc->counted) {
+			/* The old connection's place in the client's count. */
+			s->client_conns[sc->client]++;
+			sc->counted = true;
+		}
 	}
 	sc->tunnel = t;
 	t->live = sc;
