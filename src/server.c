@@ -715,8 +715,16 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		uint8_t *slot;
 		ssize_t n = tun_read(&s->tun, s->scratch, sizeof(s->scratch));
 
-		if (n < 0)
+		if (n < 0) {
+			uint64_t sup;
+
+			/* Not EAGAIN: say so (rate-limited) rather than spin without a word. */
+			if (n != -EAGAIN &&
+			    ratelimit_ok(&s->rl_garbage, mpq_now_ns() / 1000000, &sup))
+				log_err("server TUN '%s': read failed: %s", s->tun.name,
+					strerror((int)-n));
 			break;
+		}
 		if (ippkt_parse(s->scratch, (size_t)n, &ip) < 0) {
 			s->stats.tun_malformed++;
 			continue;
@@ -881,6 +889,13 @@ void server_status(struct daemon *d, json_t *root)
 
 	if (!s)
 		return;
+	/* The listener sockets are shared by every tunnel: drops there are nobody's own. */
+	uint64_t eagain = 0, txerr = 0;
+
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		eagain += s->listeners[i].sock.tx_eagain;
+		txerr += s->listeners[i].sock.tx_errors;
+	}
 	const struct {
 		const char *key;
 		uint64_t v;
@@ -898,6 +913,8 @@ void server_status(struct daemon *d, json_t *root)
 		{"handshaking", s->n_handshaking},
 		{"tun_no_route", s->stats.tun_no_route},
 		{"tun_malformed", s->stats.tun_malformed},
+		{"tx_eagain", eagain},
+		{"tx_errors", txerr},
 	};
 	json_t *lo = json_object();
 
