@@ -1213,6 +1213,16 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		cid_build(scid.data, scid.datalen, 0, p->server_id, rnd);
 		params.original_dcid = p->initial_hd->dcid;
 		params.original_dcid_present = 1;
+		if (p->retry_odcid) {
+			/* RFC 9000 §7.3: after a Retry, the first Initial's DCID (from the token)
+			 * and the DCID the client uses now, which our Retry gave it. */
+			params.original_dcid = *p->retry_odcid;
+			params.retry_scid = p->initial_hd->dcid;
+			params.retry_scid_present = 1;
+			settings.token = p->initial_hd->token;
+			settings.tokenlen = p->initial_hd->tokenlen;
+			settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
+		}
 		params.stateless_reset_token_present = 1;
 		if (ngtcp2_crypto_generate_stateless_reset_token(
 			    params.stateless_reset_token, p->static_secret, 32, &scid) != 0) {

@@ -88,6 +88,12 @@ struct conn_params {
 	void *owner; /* borrowed: the owner's object, for ops */
 	/* server: the client's first packet */
 	const ngtcp2_pkt_hd *initial_hd;
+	/*
+	 * server: the DCID of the client's very first Initial, from a validated Retry token in
+	 * initial_hd (NULL when no Retry happened). Sets original_dcid/retry_scid and marks the
+	 * client's address as validated.
+	 */
+	const ngtcp2_cid *retry_odcid;
 	const char *name; /* for log messages, e.g. "tunnel 'cr1'" or "client 192.0.2.1:5000" */
 };
 

@@ -2,6 +2,17 @@
 /*
  * Server: listeners, connection-ID demultiplexing, client authorization, the shared TUN.
  *
+ * Stateless answers (no connection state is created for them):
+ *   - Version Negotiation for a long header of a version we do not speak (ngtcp2 only
+ *     reports those in datagrams of at least 1200 bytes, so the answer is always smaller);
+ *   - Retry (RFC 9000 §8.1.2) for an Initial without a token when "retry" is "always", or
+ *     "auto" with limits.max_handshakes half-open handshakes; the token binds the client's
+ *     address and its first DCID and is valid RETRY_TOKEN_TIMEOUT; a token that fails
+ *     verification is answered with CONNECTION_CLOSE(INVALID_TOKEN);
+ *   - Stateless Reset (RFC 9000 §10.3) for a short header with a DCID we do not know, from
+ *     a token bucket, always shorter than the packet that caused it and never for packets of
+ *     41 bytes or less, so that two endpoints cannot loop on each other's resets.
+ *
  * Timers: none of its own (each connection has its expiry timer in conn.c).
  */
 #include <errno.h>
@@ -27,6 +38,15 @@
 #define TUN_BATCH 64
 #define CID_LEN	  16
 
+#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+/* Stateless resets: token bucket of RESET_BURST, refilled at RESET_RATE per second. */
+#define RESET_RATE  100
+#define RESET_BURST 50
+/* RFC 9000 §10.3: a reset must look like a short header packet (at least 21 bytes with a
+ * 16-byte token); we answer only packets > 41 bytes and at most with RESET_MAX_LEN bytes. */
+#define RESET_MIN_TRIGGER 42
+#define RESET_MAX_LEN	  42
+
 struct srv_conn;
 
 struct srv_tunnel {
@@ -49,6 +69,7 @@ struct srv_conn {
 	struct listener *l;	   /* borrowed */
 	struct srv_tunnel *tunnel; /* borrowed; set when its session opens */
 	int client;		   /* index into conf.clients, or -1 */
+	bool counted;		   /* counted in client_conns[client] */
 	bool handshaking;
 	bool dirty;			  /* on the write list */
 	uint8_t odcid[NGTCP2_MAX_CIDLEN]; /* the client's first DCID, also in the CID table */
@@ -63,6 +84,10 @@ struct server_stats {
 	uint64_t garbage;
 	uint64_t unknown_cid;
 	uint64_t version_negotiations;
+	uint64_t retries;
+	uint64_t retry_token_invalid;
+	uint64_t stateless_resets;
+	uint64_t resets_limited; /* resets the token bucket did not allow */
 	uint64_t refused_limit;
 	uint64_t tun_no_route;
 	uint64_t tun_too_big;
@@ -86,6 +111,8 @@ struct server {
 	struct server_stats stats;
 	struct ratelimit rl_garbage;
 	struct ratelimit rl_peer; /* log lines a client can trigger */
+	double reset_tokens;	  /* token bucket for stateless resets */
+	uint64_t reset_refill_ns;
 	uint8_t scratch[MPQ_PKT_MAX];
 };
 
@@ -129,7 +156,7 @@ static void srv_conn_free(struct srv_conn *sc)
 		if (sc->tunnel->live == sc)
 			sc->tunnel->live = NULL;
 	}
-	if (sc->client >= 0 && s->client_conns[sc->client])
+	if (sc->counted && s->client_conns[sc->client])
 		s->client_conns[sc->client]--;
 	if (sc->handshaking)
 		s->n_handshaking--;
@@ -209,16 +236,15 @@ static void srv_handshake_done(struct conn *c)
 				sc->peer, m.first);
 		return;
 	}
-	if (s->client_conns[m.client] >= cf->limits.max_connections_per_client) {
-		if (peer_log_ok(s))
-			log_warn(
-				"client '%s' (%s): more than %u connections, refusing its requests",
-				cf->clients[m.client].identity, sc->peer,
-				cf->limits.max_connections_per_client);
-		return;
-	}
 	sc->client = m.client;
-	s->client_conns[m.client]++;
+	/*
+	 * At the limit the connection may still take over one of the client's own live tunnels
+	 * (a reconnect while the old connection has not timed out yet): srv_request decides.
+	 */
+	if (s->client_conns[m.client] < cf->limits.max_connections_per_client) {
+		s->client_conns[m.client]++;
+		sc->counted = true;
+	}
 	snprintf(name, sizeof(name), "client '%s' (%s)", cf->clients[m.client].identity, sc->peer);
 	conn_set_name(c, name);
 	log_info("%s: authenticated", name);
@@ -255,6 +281,14 @@ static int srv_request(struct conn *c, const char *path)
 		return 403;
 	}
 	t = &s->tunnels[idx];
+	if (!sc->counted && (!t->live || t->live == sc)) {
+		/* Over the limit and not replacing one of its own connections. */
+		if (peer_log_ok(s))
+			log_warn("%s: more than %u connections for client '%s', refusing (429)",
+				 conn_name(c), cf->limits.max_connections_per_client,
+				 cf->clients[sc->client].identity);
+		return 429;
+	}
 	if (t->live && t->live != sc) {
 		struct srv_conn *old = t->live;
 
@@ -263,6 +297,11 @@ static int srv_request(struct conn *c, const char *path)
 		t->live = NULL;
 		conn_close(old->conn, 0, "replaced by a new connection");
 		srv_conn_free(old);
+		if (!sc->counted) {
+			/* The old connection's place in the client's count. */
+			s->client_conns[sc->client]++;
+			sc->counted = true;
+		}
 	}
 	sc->tunnel = t;
 	t->live = sc;
@@ -381,6 +420,118 @@ static void send_version_negotiation(struct listener *l, const struct udp_rx *rx
 	l->s->stats.version_negotiations++;
 }
 
+static void send_stateless(struct listener *l, const struct udp_rx *rx, const uint8_t *buf,
+			   size_t len)
+{
+	udp_send(&l->sock, (const struct sockaddr *)&rx->peer, rx->peer_len,
+		 (const struct sockaddr *)&rx->local, buf, len, len);
+}
+
+/* Answer an Initial without a (usable) token with a Retry carrying one. */
+static void send_retry(struct listener *l, const struct udp_rx *rx, const ngtcp2_pkt_hd *hd)
+{
+	struct server *s = l->s;
+	uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN2], buf[512], rnd[CID_LEN];
+	ngtcp2_cid scid = {.datalen = CID_LEN};
+	ngtcp2_ssize tlen, n;
+
+	/* The client's next Initial comes to this CID: give it our layout for load balancers. */
+	mpq_random(rnd, sizeof(rnd) - 2);
+	cid_build(scid.data, scid.datalen, 0, s->d->conf->server_id, rnd);
+	tlen = ngtcp2_crypto_generate_retry_token2(
+		token, s->d->static_secret, sizeof(s->d->static_secret), hd->version,
+		(const ngtcp2_sockaddr *)&rx->peer, rx->peer_len, &scid, &hd->dcid, mpq_now_ns());
+	if (tlen < 0)
+		return;
+	n = ngtcp2_crypto_write_retry(buf, sizeof(buf), hd->version, &hd->scid, &scid, &hd->dcid,
+				      token, (size_t)tlen);
+	if (n <= 0)
+		return;
+	send_stateless(l, rx, buf, (size_t)n);
+	s->stats.retries++;
+}
+
+/*
+ * Check the token of an Initial. Returns 1 with *ret_odcid when it is a valid Retry token of
+ * ours, 0 when it is no Retry token (treated as absent), or -1 after answering an invalid
+ * or expired one with CONNECTION_CLOSE(INVALID_TOKEN) (RFC 9000 §8.1.2: the client will not
+ * take a second Retry, so it should learn at once).
+ */
+static int check_token(struct listener *l, const struct udp_rx *rx, const ngtcp2_pkt_hd *hd,
+		       ngtcp2_cid *ret_odcid)
+{
+	struct server *s = l->s;
+	uint8_t buf[256];
+	ngtcp2_ssize n;
+	char peer[64];
+	int rv;
+
+	if (hd->tokenlen == 0 || hd->token[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2)
+		return 0;
+	rv = ngtcp2_crypto_verify_retry_token2(
+		ret_odcid, hd->token, hd->tokenlen, s->d->static_secret,
+		sizeof(s->d->static_secret), hd->version, (const ngtcp2_sockaddr *)&rx->peer,
+		rx->peer_len, &hd->dcid, RETRY_TOKEN_TIMEOUT, mpq_now_ns());
+	if (rv == 0)
+		return 1;
+	s->stats.retry_token_invalid++;
+	if (peer_log_ok(s))
+		log_info(
+			"client %s: %s Retry token, closing with INVALID_TOKEN",
+			mpq_sockaddr_format((const struct sockaddr *)&rx->peer, peer, sizeof(peer)),
+			rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN ? "expired or misaddressed"
+							     : "unreadable");
+	n = ngtcp2_crypto_write_connection_close(buf, sizeof(buf), hd->version, &hd->scid,
+						 &hd->dcid, NGTCP2_INVALID_TOKEN, NULL, 0);
+	if (n > 0)
+		send_stateless(l, rx, buf, (size_t)n);
+	return -1;
+}
+
+/* Token bucket: may one more stateless reset leave now? */
+static bool reset_allowed(struct server *s)
+{
+	uint64_t now = mpq_now_ns();
+
+	s->reset_tokens += (double)(now - s->reset_refill_ns) * RESET_RATE / 1e9;
+	s->reset_refill_ns = now;
+	if (s->reset_tokens > RESET_BURST)
+		s->reset_tokens = RESET_BURST;
+	if (s->reset_tokens < 1)
+		return false;
+	s->reset_tokens -= 1;
+	return true;
+}
+
+/* A short header for a CID we do not know (a connection we lost or never had). */
+static void send_stateless_reset(struct listener *l, const struct udp_rx *rx,
+				 const ngtcp2_version_cid *vc, size_t len)
+{
+	struct server *s = l->s;
+	uint8_t buf[RESET_MAX_LEN], rnd[RESET_MAX_LEN], token[NGTCP2_STATELESS_RESET_TOKENLEN];
+	size_t out = MPQ_MIN(len - 1, (size_t)RESET_MAX_LEN);
+	ngtcp2_cid cid;
+	ngtcp2_ssize n;
+
+	if (len < RESET_MIN_TRIGGER)
+		return;
+	if (!reset_allowed(s)) {
+		s->stats.resets_limited++;
+		return;
+	}
+	ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
+	if (ngtcp2_crypto_generate_stateless_reset_token(token, s->d->static_secret,
+							 sizeof(s->d->static_secret), &cid) != 0)
+		return;
+	mpq_random(rnd, sizeof(rnd));
+	n = ngtcp2_pkt_write_stateless_reset(buf, out, token, rnd,
+					     out - NGTCP2_STATELESS_RESET_TOKENLEN);
+	if (n <= 0)
+		return;
+	send_stateless(l, rx, buf, (size_t)n);
+	s->stats.stateless_resets++;
+}
+
 static void new_connection(struct listener *l, const struct udp_rx *rx, const uint8_t *data,
 			   size_t len)
 {
@@ -405,16 +556,27 @@ static void new_connection(struct listener *l, const struct udp_rx *rx, const ui
 	};
 	struct srv_conn *sc;
 	ngtcp2_pkt_hd hd;
+	ngtcp2_cid odcid;
 	char name[96];
 	uint64_t now_ms = mpq_now_ns() / 1000000, sup;
-	int r;
+	bool busy;
+	int r, validated;
 
-	if (ngtcp2_accept(&hd, data, len) != 0) {
+	if (ngtcp2_accept(&hd, data, len) != 0 || hd.type != NGTCP2_PKT_INITIAL) {
 		s->stats.garbage++;
 		return;
 	}
-	if (s->n_conns >= cf->limits.max_connections ||
-	    s->n_handshaking >= cf->limits.max_handshakes) {
+	validated = check_token(l, rx, &hd, &odcid);
+	if (validated < 0)
+		return;
+	busy = s->n_handshaking >= cf->limits.max_handshakes;
+	if (!validated &&
+	    (cf->retry == CONF_RETRY_ALWAYS || (busy && cf->retry == CONF_RETRY_AUTO))) {
+		send_retry(l, rx, &hd);
+		return;
+	}
+	/* A validated address may go past max_handshakes: Retry already proved it is real. */
+	if (s->n_conns >= cf->limits.max_connections || (busy && !validated)) {
 		s->stats.refused_limit++;
 		if (ratelimit_ok(&s->rl_garbage, now_ms, &sup))
 			log_warn("listener: connection limit reached (%zu connections, %zu "
@@ -422,6 +584,8 @@ static void new_connection(struct listener *l, const struct udp_rx *rx, const ui
 				 s->n_conns, s->n_handshaking);
 		return;
 	}
+	if (validated)
+		p.retry_odcid = &odcid;
 	sc = calloc(1, sizeof(*sc));
 	if (!sc)
 		return;
@@ -483,6 +647,7 @@ static void handle_datagram(struct listener *l, const struct udp_rx *rx, const u
 	if (!(data[0] & 0x80)) {
 		/* Short header for a connection we do not know (gone, or forged). */
 		s->stats.unknown_cid++;
+		send_stateless_reset(l, rx, &vc, len);
 		return;
 	}
 	new_connection(l, rx, data, len);
@@ -550,8 +715,16 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		uint8_t *slot;
 		ssize_t n = tun_read(&s->tun, s->scratch, sizeof(s->scratch));
 
-		if (n < 0)
+		if (n < 0) {
+			uint64_t sup;
+
+			/* Not EAGAIN: say so (rate-limited) rather than spin without a word. */
+			if (n != -EAGAIN &&
+			    ratelimit_ok(&s->rl_garbage, mpq_now_ns() / 1000000, &sup))
+				log_err("server TUN '%s': read failed: %s", s->tun.name,
+					strerror((int)-n));
 			break;
+		}
 		if (ippkt_parse(s->scratch, (size_t)n, &ip) < 0) {
 			s->stats.tun_malformed++;
 			continue;
@@ -628,6 +801,8 @@ int server_start(struct daemon *d)
 	s->tun.fd = -1;
 	s->rl_garbage = (struct ratelimit)RATELIMIT_INIT(10000, 5);
 	s->rl_peer = (struct ratelimit)RATELIMIT_INIT(10000, 20);
+	s->reset_tokens = RESET_BURST;
+	s->reset_refill_ns = mpq_now_ns();
 	mpq_random(key, sizeof(key));
 	s->cids = cid_table_new(key, (size_t)cf->limits.max_connections * 8 + 64);
 	s->tunnels = calloc(cf->n_srv_tunnels ? cf->n_srv_tunnels : 1, sizeof(*s->tunnels));
@@ -709,22 +884,45 @@ void server_status(struct daemon *d, json_t *root)
 {
 	struct server *s = d->server;
 	const struct conf *cf = d->conf;
-	json_t *arr = json_array(), *clients = json_array();
+	json_t *arr, *clients;
 	char p[MPQ_PREFIX_STRLEN];
 
 	if (!s)
 		return;
-	json_object_set_new(root, "listener",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "datagrams",
-				      (json_int_t)s->stats.rx_datagrams, "garbage",
-				      (json_int_t)s->stats.garbage, "unknown_cid",
-				      (json_int_t)s->stats.unknown_cid, "version_negotiations",
-				      (json_int_t)s->stats.version_negotiations, "refused_limit",
-				      (json_int_t)s->stats.refused_limit, "connections",
-				      (json_int_t)s->n_conns, "handshaking",
-				      (json_int_t)s->n_handshaking, "tun_no_route",
-				      (json_int_t)s->stats.tun_no_route, "tun_malformed",
-				      (json_int_t)s->stats.tun_malformed));
+	/* The listener sockets are shared by every tunnel: drops there are nobody's own. */
+	uint64_t eagain = 0, txerr = 0;
+
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		eagain += s->listeners[i].sock.tx_eagain;
+		txerr += s->listeners[i].sock.tx_errors;
+	}
+	const struct {
+		const char *key;
+		uint64_t v;
+	} counters[] = {
+		{"datagrams", s->stats.rx_datagrams},
+		{"garbage", s->stats.garbage},
+		{"unknown_cid", s->stats.unknown_cid},
+		{"version_negotiations", s->stats.version_negotiations},
+		{"retries", s->stats.retries},
+		{"retry_token_invalid", s->stats.retry_token_invalid},
+		{"stateless_resets", s->stats.stateless_resets},
+		{"stateless_resets_limited", s->stats.resets_limited},
+		{"refused_limit", s->stats.refused_limit},
+		{"connections", s->n_conns},
+		{"handshaking", s->n_handshaking},
+		{"tun_no_route", s->stats.tun_no_route},
+		{"tun_malformed", s->stats.tun_malformed},
+		{"tx_eagain", eagain},
+		{"tx_errors", txerr},
+	};
+	json_t *lo = json_object();
+
+	for (size_t i = 0; i < ARRAY_SIZE(counters); i++)
+		json_object_set_new(lo, counters[i].key, json_integer((json_int_t)counters[i].v));
+	json_object_set_new(root, "listener", lo);
+	arr = json_array();
+	clients = json_array();
 	for (size_t i = 0; i < cf->n_srv_tunnels; i++) {
 		struct srv_tunnel *t = &s->tunnels[i];
 		const struct conf_srv_tunnel *ct = t->conf;

@@ -9,7 +9,9 @@
  * 0..N-1) and reports how many were accepted, refused (with status) or failed, and the time
  * until all were answered; --hold S keeps the accepted sessions open S seconds. It is the
  * load generator of the scale tests, and with no --cert it shows what the server does to a
- * client without a certificate.
+ * client without a certificate. It counts the inner packets the server sends into the
+ * sessions ("received P packets on C connections"), so a test can tell which connections the
+ * server's return traffic reaches.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +39,7 @@ struct pconn {
 	ev_io watcher;
 	int status; /* 0 = no answer yet, -1 = failed */
 	bool done;
+	uint64_t rx_packets; /* inner packets received on the session */
 	char why[160];
 };
 
@@ -107,7 +110,10 @@ static void p_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t le
 
 static void p_packet(struct conn *c, const uint8_t *pkt, size_t len)
 {
-	(void)c, (void)pkt, (void)len;
+	struct pconn *pc = conn_owner(c);
+
+	(void)pkt, (void)len;
+	pc->rx_packets++;
 }
 
 static void p_handshake(struct conn *c)
@@ -235,7 +241,8 @@ int main(int argc, char **argv)
 	};
 	struct probe p = {.count = 1};
 	double timeout = 10;
-	unsigned accepted = 0, refused = 0, failed = 0;
+	unsigned accepted = 0, refused = 0, failed = 0, rx_conns = 0;
+	uint64_t rx_packets = 0;
 	char err[256];
 	int o, rc;
 
@@ -333,6 +340,8 @@ int main(int argc, char **argv)
 			refused++;
 		else
 			failed++;
+		rx_packets += pc->rx_packets;
+		rx_conns += pc->rx_packets > 0;
 		if (pc->status >= 300 || pc->status <= 0)
 			printf("connection %u: %s%s\n", i,
 			       pc->status > 0 ? "refused with status "
@@ -349,6 +358,9 @@ int main(int argc, char **argv)
 	}
 	if (p.health && p.body_len)
 		printf("%s", p.body);
+	else if (rx_packets)
+		printf("received %llu packets on %u connections\n", (unsigned long long)rx_packets,
+		       rx_conns);
 	printf("accepted %u refused %u failed %u in %.3f s\n", accepted, refused, failed,
 	       (double)(mpq_now_ns() - p.t0) / 1e9 - (accepted ? p.hold_s : 0));
 	rc = accepted == p.count ? 0 : 1;

@@ -246,9 +246,11 @@ static void print_table(const json_t *st, const char *sock)
 		const json_t *l = json_object_get(st, "listener");
 
 		printf("listener: %.0f datagrams, %.0f garbage, %.0f unknown CID, %.0f version "
-		       "negotiations, %.0f connections (%.0f handshaking)\n",
+		       "negotiations, %.0f retries (%.0f bad tokens), %.0f stateless resets, "
+		       "%.0f connections (%.0f handshaking)\n",
 		       n(l, "datagrams"), n(l, "garbage"), n(l, "unknown_cid"),
-		       n(l, "version_negotiations"), n(l, "connections"), n(l, "handshaking"));
+		       n(l, "version_negotiations"), n(l, "retries"), n(l, "retry_token_invalid"),
+		       n(l, "stateless_resets"), n(l, "connections"), n(l, "handshaking"));
 	}
 	printf("%-14s %-10s %-8s %-11s %-22s %9s %9s %9s %9s %8s %5s\n", "TUNNEL",
 	       server ? "CLIENT" : "CLASS", server ? "" : "WAN", "STATE", "PEER", "RTT ms",
