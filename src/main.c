@@ -140,6 +140,11 @@ int daemon_reload(struct daemon *d)
 	}
 	mpq_file_sha256(d->conf_path, sha);
 	tls_files_sha256(c, tls_sha);
+	if (strcmp(sha, d->conf_sha256) == 0 && strcmp(tls_sha, d->tls_sha256) == 0) {
+		log_notice("reload: configuration unchanged");
+		r = 0;
+		goto out;
+	}
 	peer_changed = strcmp(tls_sha, d->tls_sha256) != 0 || !str_eq(old->tls.ca, c->tls.ca) ||
 		       !str_eq(old->tls.cert, c->tls.cert) || !str_eq(old->tls.key, c->tls.key) ||
 		       !str_eq(old->tls.client_ca, c->tls.client_ca);
@@ -179,9 +184,10 @@ int daemon_reload(struct daemon *d)
 			tls = d->tls;
 			d->tls = old_tls;
 		}
-		snprintf(d->reload_error, sizeof(d->reload_error), "reload failed: %s",
-			 strerror(-r));
-		log_err("%s; the running configuration stays", d->reload_error);
+		if (!d->reload_error[0])
+			snprintf(d->reload_error, sizeof(d->reload_error), "reload failed: %s",
+				 strerror(-r));
+		log_err("reload: %s; the running configuration stays", d->reload_error);
 	}
 out:
 	conf_free(c);

@@ -963,11 +963,146 @@ void server_status(struct daemon *d, json_t *root)
 	json_object_set_new(root, "clients", clients);
 }
 
+static bool prefixes_equal(const struct mpq_prefix *a, size_t na, const struct mpq_prefix *b,
+			   size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].family != b[i].family || a[i].len != b[i].len ||
+		    memcmp(a[i].addr, b[i].addr, mpq_family_addrlen(a[i].family)) != 0)
+			return false;
+	return true;
+}
+
+static bool srv_tunnel_equal(const struct conf *oc, const struct conf_srv_tunnel *a,
+			     const struct conf *nc, const struct conf_srv_tunnel *b)
+{
+	return strcmp(oc->clients[a->client].identity, nc->clients[b->client].identity) == 0 &&
+	       prefixes_equal(a->address, a->n_address, b->address, b->n_address) &&
+	       prefixes_equal(a->routes, a->n_routes, b->routes, b->n_routes);
+}
+
+/* What the server cannot change without a restart; NULL if nothing. */
+static const char *server_needs_restart(const struct conf *o, const struct conf *n)
+{
+	if (o->n_listen != n->n_listen)
+		return "listen changed";
+	for (size_t i = 0; i < o->n_listen; i++)
+		if (o->listen_len[i] != n->listen_len[i] ||
+		    memcmp(&o->listen[i], &n->listen[i], o->listen_len[i]) != 0)
+			return "listen changed";
+	if (strcmp(o->tun_name, n->tun_name) != 0 || o->tun_mtu != n->tun_mtu ||
+	    !prefixes_equal(o->tun_address, o->n_tun_address, n->tun_address, n->n_tun_address))
+		return "tun changed";
+	if (o->server_id != n->server_id)
+		return "server_id changed";
+	if (o->limits.max_connections != n->limits.max_connections)
+		return "limits.max_connections changed";
+	return NULL;
+}
+
+/*
+ * Server reload: a tunnel whose owner, addresses and routes did not change keeps its live
+ * connection; a changed or removed tunnel's connection is closed (the client reconnects and
+ * gets the new addresses, or is refused); connections of removed clients close; new tunnels
+ * and clients are accepted from now on. New TLS files close every connection. Listen
+ * addresses, the TUN, server_id and limits.max_connections need a restart.
+ */
 int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 {
-	(void)d;
-	(void)nc;
-	(void)peer_changed;
-	/* Not applied yet for the server role: the caller keeps the running configuration. */
-	return -EOPNOTSUPP;
+	struct server *s = d->server;
+	struct conf *oc = d->conf;
+	struct srv_tunnel *nt;
+	uint32_t *ncounts;
+	struct lpm *nroutes;
+	size_t kept = 0, closed = 0;
+	const char *why;
+	int r;
+
+	why = server_needs_restart(oc, nc);
+	if (why) {
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "%s: restart mpquicd to apply the new configuration", why);
+		return -EOPNOTSUPP;
+	}
+	nt = calloc(nc->n_srv_tunnels ? nc->n_srv_tunnels : 1, sizeof(*nt));
+	ncounts = calloc(nc->n_clients ? nc->n_clients : 1, sizeof(*ncounts));
+	nroutes = lpm_new();
+	if (!nt || !ncounts || !nroutes) {
+		free(nt);
+		free(ncounts);
+		lpm_free(nroutes);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nc->n_srv_tunnels; i++) {
+		const struct conf_srv_tunnel *ct = &nc->srv_tunnels[i];
+		int j = conf_find_srv_tunnel(oc, ct->name);
+
+		nt[i].conf = ct;
+		snprintf(nt[i].name, sizeof(nt[i].name), "tunnel '%s'", ct->name);
+		for (size_t k = 0; k < ct->n_address + ct->n_routes; k++) {
+			struct mpq_prefix pf =
+				k < ct->n_address ? ct->address[k] : ct->routes[k - ct->n_address];
+
+			mpq_prefix_mask(&pf);
+			r = lpm_insert(nroutes, &pf, &nt[i]);
+			if (r < 0) {
+				free(nt);
+				free(ncounts);
+				lpm_free(nroutes);
+				return r;
+			}
+		}
+		if (j < 0)
+			continue;
+		nt[i].totals = s->tunnels[j].totals;
+		nt[i].sessions = s->tunnels[j].sessions;
+		if (!peer_changed && s->tunnels[j].live &&
+		    srv_tunnel_equal(oc, s->tunnels[j].conf, nc, ct)) {
+			nt[i].live = s->tunnels[j].live;
+			nt[i].live->tunnel = &nt[i];
+			s->tunnels[j].live = NULL;
+			kept++;
+		}
+	}
+	/* Close what the new configuration no longer allows, with the old arrays in place. */
+	for (struct srv_conn *sc = s->conns, *next; sc; sc = next) {
+		bool moved = sc->tunnel && sc->tunnel >= nt && sc->tunnel < nt + nc->n_srv_tunnels;
+		int client = sc->client >= 0
+				     ? conf_find_client(nc, oc->clients[sc->client].identity)
+				     : -1;
+
+		next = sc->next;
+		if (!peer_changed && (moved || (!sc->tunnel && (sc->client < 0 || client >= 0))))
+			continue;
+		if (sc->tunnel && !moved && sc->tunnel->live == sc)
+			sc->tunnel->live = NULL;
+		if (!moved)
+			sc->tunnel = NULL;
+		log_info("%s: closed by the new configuration", conn_name(sc->conn));
+		conn_close(sc->conn, 0, "configuration changed");
+		srv_conn_free(sc);
+		closed++;
+	}
+	/* The survivors' client indexes and counts, in the new configuration's terms. */
+	for (struct srv_conn *sc = s->conns; sc; sc = sc->next) {
+		if (sc->client < 0)
+			continue;
+		sc->client = conf_find_client(nc, oc->clients[sc->client].identity);
+		if (sc->client >= 0 && sc->counted)
+			ncounts[sc->client]++;
+		else
+			sc->counted = false;
+	}
+	lpm_free(s->routes);
+	free(s->tunnels);
+	free(s->client_conns);
+	s->routes = nroutes;
+	s->tunnels = nt;
+	s->client_conns = ncounts;
+	d->conf = nc;
+	log_notice("reload: %zu tunnel connection%s kept, %zu closed; %zu tunnels, %zu clients",
+		   kept, kept == 1 ? "" : "s", closed, nc->n_srv_tunnels, nc->n_clients);
+	return 0;
 }
