@@ -4,8 +4,8 @@
 # client's network namespace, runs mpquic-nft.service and mpquicd.service (client role) against
 # a server in the lab, and must report them active: READY=1 after the tunnel's TUN exists,
 # the tunnel up and carrying pings, reload, the capabilities limited, and stop removing the
-# nftables table. Only ExecStart/ExecStop's paths are changed (a drop-in: the build tree and a
-# config under /run); [Unit] gets DefaultDependencies=no because the private instance has no
+# nftables table. Only ExecStart/ExecStop's paths are changed (a drop-in: copies of the built
+# binaries and a config under /run); [Unit] gets DefaultDependencies=no because the private instance has no
 # sysinit.target. Skipped when that systemd cannot boot here.
 set -u
 # shellcheck source=t/lib/lab.sh
@@ -65,6 +65,10 @@ sd()
 
 mkdir -p "$SD/units" "$SD/etc"
 cp "$T/certs/ca.crt" "$T/certs/edge1.crt" "$T/certs/edge1.key" "$SD/etc/"
+# The binaries go to /run too: the build tree may be under /tmp or a home directory, which the
+# unit's PrivateTmp= and ProtectHome= hide (CI clones the repository wherever it likes).
+cp "$MPQUICD" "$SD/etc/mpquicd"
+cp "$MPQUIC_NFT" "$SD/etc/mpquic-nft"
 lab_server_conf "$T/server.json"
 lab_client_conf "$SD/etc/mpquicd.json" "
 c['control_socket'] = '/run/mpquic/mpquicd.sock'
@@ -82,7 +86,7 @@ cat >"$SD/units/mpquicd.service.d/test.conf" <<EOF
 DefaultDependencies=no
 [Service]
 ExecStart=
-ExecStart=$MPQUICD -c $conf --foreground
+ExecStart=/run/mpq-sd/mpquicd -c $conf --foreground
 EOF
 # A sanitizer build (tools/check's second pass) keeps its options; LeakSanitizer needs
 # ptrace, which the unit's system call filter rightly refuses, so leaks are checked elsewhere.
@@ -97,9 +101,9 @@ cat >"$SD/units/mpquic-nft.service.d/test.conf" <<EOF
 DefaultDependencies=no
 [Service]
 ExecStart=
-ExecStart=$MPQUIC_NFT -c $conf apply
+ExecStart=/run/mpq-sd/mpquic-nft -c $conf apply
 ExecStop=
-ExecStop=$MPQUIC_NFT -c $conf delete
+ExecStop=/run/mpq-sd/mpquic-nft -c $conf delete
 EOF
 
 # Runs as PID 1 of the new namespaces: private /run, cgroup file systems rooted at our
