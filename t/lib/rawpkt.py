@@ -91,6 +91,8 @@ def sniff(iface, out, seconds):
             data, addr = sock.recvfrom(65536)
         except socket.timeout:
             break
+        except OSError:  # the device went away with its daemon
+            break
         if addr[2] == PACKET_OUTGOING:
             continue
         i = data.find(MARK)

@@ -42,7 +42,7 @@ on_client2()
 		[ "$(lab_q "$T/srv.sock" "s['listener']['connections']")" = 1 ]
 }
 
-plan 13
+plan 14
 
 ns_new cli2 && veth_pair srv veth2 10.99.2.1/24 cli2 veth0 10.99.2.2/24 &&
 	ns_exec cli2 ip route add 10.99.1.0/24 via 10.99.2.1 ||
@@ -96,5 +96,8 @@ wait_until 3 ns_ping srv 10.200.1.1 1 2>/dev/null
 ok $? "the server's ping reaches client 2"
 ns_alive "$spid" && ns_alive "$c2"
 ok $? "server and client 2 still running"
+
+lab_stop_clean "$spid" "$T/server.log" && lab_stop_clean "$c2" "$T/client2.log"
+ok $? "server and client 2 stop on SIGTERM with no sanitizer report in their logs"
 
 done_testing
