@@ -96,7 +96,8 @@ struct conn {
 	uint8_t cap_tx[CONN_CAPBUF];
 	size_t cap_tx_len, cap_tx_read, cap_tx_acked;
 
-	struct pktq txq;
+	struct pktq txq; /* allocated when the session opens: a handshake costs no queue */
+	uint32_t txq_cap, txq_slot;
 	struct conn_stats stats;
 };
 
@@ -573,6 +574,18 @@ static bool is_connect_ip(const struct h3_stream *s)
 	return strcmp(s->method, "CONNECT") == 0 && strcmp(s->protocol, "connect-ip") == 0;
 }
 
+/*
+ * The datagram send queue (queue_packets slots of mtu bytes, about 350 KiB by default) is
+ * allocated when the CONNECT-IP session opens, not in conn_new(): before that a peer, even an
+ * unauthenticated one, could make the server hold one per half-open handshake.
+ */
+static int open_queue(struct conn *c)
+{
+	if (c->txq.slots)
+		return 0;
+	return pktq_init(&c->txq, c->txq_cap, c->txq_slot);
+}
+
 static int server_request(struct conn *c, struct h3_stream *s)
 {
 	nghttp3_data_reader dr = {.read_data = capsule_read_cb};
@@ -602,6 +615,9 @@ static int server_request(struct conn *c, struct h3_stream *s)
 	if (c->session != SESSION_NONE)
 		return respond_plain(c, s, 409, "text/plain",
 				     "one connect-ip session per connection\n");
+	/* Before ops->request: an accepted request may replace another connection's session. */
+	if (open_queue(c) < 0)
+		return respond_plain(c, s, 503, "text/plain", "out of memory\n");
 	status = c->ops->request(c, s->path);
 	if (status != 200) {
 		const char *why = status == 403 ? "forbidden\n" : "refused\n";
@@ -642,6 +658,8 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t stream_id, int fin, void 
 	if (stream_id != c->session_stream)
 		return 0;
 	if (s->status >= 200 && s->status < 300) {
+		if (open_queue(c) < 0)
+			return NGHTTP3_ERR_CALLBACK_FAILURE;
 		c->session = SESSION_OPEN;
 		c->dgram_hdr_len = (size_t)h3dgram_put_header(c->dgram_hdr, sizeof(c->dgram_hdr),
 							      stream_id, 0);
@@ -1168,12 +1186,15 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		snprintf(c->server_name, sizeof(c->server_name), "%s", p->server_name);
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
-	rv = pktq_init(&c->txq, p->queue_packets ? p->queue_packets : 256, p->mtu);
-	if (rv < 0)
+	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
+	c->txq_slot = p->mtu;
+	if (p->mtu == 0 || p->mtu > PKTQ_MAX_SLOT) {
+		rv = -EINVAL;
 		goto err_free;
+	}
 	rv = capsule_parser_init(&c->cap_rx, CONN_CAPSULE_MAX_VALUE);
 	if (rv < 0)
-		goto err_q;
+		goto err_free;
 
 	if (p->server) {
 		cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
@@ -1276,8 +1297,6 @@ err_qc:
 	ngtcp2_conn_del(c->qc);
 err_cap:
 	capsule_parser_done(&c->cap_rx);
-err_q:
-	pktq_done(&c->txq);
 err_free:
 	free(c);
 	return rv;

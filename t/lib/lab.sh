@@ -11,6 +11,10 @@
 #   lab_q SOCK EXPR              evaluate Python EXPR over the status dict s, print the result
 #   lab_tunnel_up SOCK NAME      true when tunnel NAME's state is "up"
 #   lab_wait_up SOCK NAME [S]    wait (bounded, default 15 s) for tunnel NAME to be up
+#   lab_sanitized                true when mpquicd is built with AddressSanitizer (its RSS then
+#                                says nothing about leaks: freed memory sits in quarantine)
+#   lab_stop_clean PID LOG       stop a daemon started by lab_start (TERM, bounded) and check
+#                                that LOG holds no sanitizer report (leaks show up at exit)
 #
 # Inner addressing: server TUN mpqs0 10.200.0.1/16 and fd00:200::1/64; tunnel tN of edge1 gets
 # 10.200.1.N/32 and fd00:200::1:N/128; edge2's tunnel uN gets 10.200.2.N/32.
@@ -136,6 +140,17 @@ lab_tunnel_up()
 lab_wait_up()
 {
 	wait_until "${3:-15}" lab_tunnel_up "$1" "$2"
+}
+
+lab_sanitized()
+{
+	grep -q __asan_init "$MPQUICD"
+}
+
+lab_stop_clean()
+{
+	NETNS_KILL_WAIT=10 ns_stop "$1"
+	! grep -Eq "(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:" "$2"
 }
 
 # lab_routes: send the server's inner prefixes from the client namespace into TUN $1.
