@@ -256,6 +256,34 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	daemon_stop(d);
 }
 
+/*
+ * The secret behind stateless reset and Retry tokens. A server derives it from its private
+ * key, so it survives a restart: a client still talking to the old process gets a stateless
+ * reset it can verify and reconnects at once instead of waiting for its idle timeout. A
+ * client's is random.
+ */
+static void init_static_secret(struct daemon *d)
+{
+	static const char label[] = "mpquic stateless reset and retry secret v1";
+	uint8_t buf[4096];
+	wc_Sha256 sha;
+	FILE *f;
+	size_t n;
+
+	if (d->conf->role != CONF_ROLE_SERVER || !(f = fopen(d->conf->tls.key, "rb"))) {
+		mpq_random(d->static_secret, sizeof(d->static_secret));
+		return;
+	}
+	wc_InitSha256(&sha);
+	wc_Sha256Update(&sha, (const uint8_t *)label, sizeof(label));
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		wc_Sha256Update(&sha, buf, (word32)n);
+	fclose(f);
+	wc_Sha256Final(&sha, d->static_secret);
+	wc_Sha256Free(&sha);
+	memset(buf, 0, sizeof(buf));
+}
+
 static int run(const char *config)
 {
 	struct conf_errors errs = {0};
@@ -280,7 +308,7 @@ static int run(const char *config)
 		d.conf_sha256[0] = '\0';
 	tls_files_sha256(d.conf, d.tls_sha256);
 	d.start_ns = mpq_now_ns();
-	mpq_random(d.static_secret, sizeof(d.static_secret));
+	init_static_secret(&d);
 	d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	d.rxbuf = malloc((size_t)MPQ_RX_BATCH * MPQ_RX_BUFSIZE);
 	if (!d.loop || !d.rxbuf) {

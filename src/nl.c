@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mpq.h"
@@ -143,11 +144,42 @@ static int nl_send(struct nl *nl, struct nlmsghdr *h, const char *what, const ch
 	return 0;
 }
 
+/*
+ * No IPv6 link-local address on a TUN: without one the kernel sends no router solicitations
+ * or MLD reports into the tunnel, which the server would only count as spoofed. Sent before
+ * the link goes up, and only when the kernel has IPv6.
+ */
+static int link_no_ipv6_ll(struct nl *nl, int ifindex, const char *what)
+{
+	char buf[NL_MSG_BUF] __attribute__((aligned(4)));
+	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	struct nlattr *af, *in6;
+
+	if (access("/proc/sys/net/ipv6", F_OK) != 0)
+		return 0;
+	h->nlmsg_type = RTM_NEWLINK;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	h->nlmsg_seq = ++nl->seq;
+	ifi = mnl_nlmsg_put_extra_header(h, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	af = mnl_attr_nest_start(h, IFLA_AF_SPEC);
+	in6 = mnl_attr_nest_start(h, AF_INET6);
+	mnl_attr_put_u8(h, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+	mnl_attr_nest_end(h, in6);
+	mnl_attr_nest_end(h, af);
+	return nl_send(nl, h, what, "turning off IPv6 link-local addressing");
+}
+
 int nl_link_set(struct nl *nl, int ifindex, unsigned mtu, bool up, const char *what)
 {
 	char buf[NL_MSG_BUF] __attribute__((aligned(4)));
 	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
 	struct ifinfomsg *ifi;
+
+	if (up)
+		(void)link_no_ipv6_ll(nl, ifindex, what);
 
 	h->nlmsg_type = RTM_NEWLINK;
 	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
