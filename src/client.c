@@ -173,23 +173,13 @@ static void set_state(struct tunnel *t, enum tunnel_state s)
 		class_update(t->cl, t->conf->class_idx);
 }
 
-static void add_stats(struct conn_stats *to, const struct conn_stats *from)
-{
-	to->tx_packets += from->tx_packets;
-	to->tx_bytes += from->tx_bytes;
-	to->rx_packets += from->rx_packets;
-	to->rx_bytes += from->rx_bytes;
-	for (int i = 0; i < CONN_DROP__N; i++)
-		to->drops[i] += from->drops[i];
-}
-
 /* Drop the connection and its socket, keep the TUN. */
 static void tunnel_drop(struct tunnel *t)
 {
 	struct ev_loop *loop = t->cl->d->loop;
 
 	if (t->conn) {
-		add_stats(&t->totals, conn_stats(t->conn));
+		conn_stats_add(&t->totals, conn_stats(t->conn));
 		conn_free(t->conn);
 		t->conn = NULL;
 	}

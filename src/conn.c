@@ -1485,6 +1485,16 @@ static const char *const drop_names[CONN_DROP__N] = {
 	[CONN_DROP_TUN] = "tun_write",
 };
 
+void conn_stats_add(struct conn_stats *to, const struct conn_stats *from)
+{
+	to->tx_packets += from->tx_packets;
+	to->tx_bytes += from->tx_bytes;
+	to->rx_packets += from->rx_packets;
+	to->rx_bytes += from->rx_bytes;
+	for (int i = 0; i < CONN_DROP__N; i++)
+		to->drops[i] += from->drops[i];
+}
+
 void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, json_t *obj)
 {
 	static const struct conn_stats zero;

@@ -149,6 +149,9 @@ const struct sockaddr *conn_remote(const struct conn *c);
 struct json_t;
 void conn_status_json(struct conn *c, struct json_t *obj);
 
+/* Add the counters of from to to (a tunnel's totals over its finished connections). */
+void conn_stats_add(struct conn_stats *to, const struct conn_stats *from);
+
 /* Add {tx,rx}_{packets,bytes} and drops {reason: n} for the sum of a and b (b may be NULL). */
 void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, struct json_t *obj);
 

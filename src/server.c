@@ -137,22 +137,12 @@ static void mark_dirty(struct srv_conn *sc)
 	sc->s->dirty = sc;
 }
 
-static void add_stats(struct conn_stats *to, const struct conn_stats *from)
-{
-	to->tx_packets += from->tx_packets;
-	to->tx_bytes += from->tx_bytes;
-	to->rx_packets += from->rx_packets;
-	to->rx_bytes += from->rx_bytes;
-	for (int i = 0; i < CONN_DROP__N; i++)
-		to->drops[i] += from->drops[i];
-}
-
 static void srv_conn_free(struct srv_conn *sc)
 {
 	struct server *s = sc->s;
 
 	if (sc->tunnel) {
-		add_stats(&sc->tunnel->totals, conn_stats(sc->conn));
+		conn_stats_add(&sc->tunnel->totals, conn_stats(sc->conn));
 		if (sc->tunnel->live == sc)
 			sc->tunnel->live = NULL;
 	}
