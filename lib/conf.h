@@ -16,14 +16,14 @@
 
 #include "ipaddr.h"
 
-#define CONF_NAME_MAX	    32 /* tunnel, class, WAN names: [A-Za-z0-9_.-]{1,32} */
-#define CONF_IDENTITY_MAX   64 /* client identity: certificate CN or DNS SAN */
-#define CONF_MAX_TUNNELS    4096
-#define CONF_MAX_CLIENTS    4096
-#define CONF_MAX_LISTEN	    8
-#define CONF_MAX_PREFIXES   256 /* per list (addresses, routes, match sets) */
-#define CONF_MAX_CLASSES    32
-#define CONF_MAX_WANS	    64 /* uplinks of one client */
+#define CONF_NAME_MAX	  32 /* tunnel, class, WAN names: [A-Za-z0-9_.-]{1,32} */
+#define CONF_IDENTITY_MAX 64 /* client identity: certificate CN or DNS SAN */
+#define CONF_MAX_TUNNELS  4096
+#define CONF_MAX_CLIENTS  4096
+#define CONF_MAX_LISTEN	  8
+#define CONF_MAX_PREFIXES 256 /* per list (addresses, routes, match sets) */
+#define CONF_MAX_CLASSES  32
+#define CONF_MAX_WANS	  64 /* uplinks of one client */
 
 enum conf_role {
 	CONF_ROLE_CLIENT = 1,
@@ -95,7 +95,7 @@ struct conf_match {
 	size_t n_src;
 	struct mpq_prefix *dst; /* owned */
 	size_t n_dst;
-	int proto; /* IPPROTO_* number, or -1 for any */
+	int proto;		       /* IPPROTO_* number, or -1 for any */
 	struct conf_port_range *sport; /* owned; needs proto tcp, udp or sctp */
 	size_t n_sport;
 	struct conf_port_range *dport; /* owned */
@@ -110,7 +110,7 @@ struct conf_class {
 	struct conf_match match; /* empty for the default class */
 	size_t *tunnels;	 /* owned; indexes into conf.tunnels, primary first */
 	size_t n_tunnels;
-	uint32_t mark; /* fwmark value (inside classifier.mark_mask), assigned in order */
+	uint32_t mark;	/* fwmark value (inside classifier.mark_mask), assigned in order */
 	uint32_t table; /* routing table id for this class */
 };
 
@@ -166,7 +166,7 @@ struct conf {
 	/* client */
 	struct sockaddr_storage server_addr; /* "server.address" (+ "server.port", default 443) */
 	socklen_t server_addr_len;
-	char *server_name; /* owned; TLS name checked on the server certificate, :authority */
+	char *server_name;     /* owned; TLS name checked on the server certificate, :authority */
 	struct conf_wan *wans; /* owned */
 	size_t n_wans;
 	struct conf_class *classes; /* owned */
@@ -181,10 +181,10 @@ struct conf {
 	size_t n_listen;
 	uint8_t server_id; /* QUIC-LB server ID, default 0 */
 	enum conf_retry retry;
-	char tun_name[IF_NAMESIZE];	 /* server TUN, default "mpq0" */
+	char tun_name[IF_NAMESIZE];	/* server TUN, default "mpq0" */
 	struct mpq_prefix *tun_address; /* owned; server TUN addresses (host bits kept) */
 	size_t n_tun_address;
-	uint32_t tun_mtu; /* 0 = derived */
+	uint32_t tun_mtu;	      /* 0 = derived */
 	struct mpq_prefix *advertise; /* owned; ROUTE_ADVERTISEMENT; default 0.0.0.0/0, ::/0 */
 	size_t n_advertise;
 	struct conf_client *clients; /* owned */

@@ -10,7 +10,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define MPQ_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MPQ_MAX(a, b) ((a) > (b) ? (a) : (b))

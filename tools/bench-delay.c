@@ -27,8 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#define RING_SIZE (1u << 18)	/* packets in flight; far above the queue's in-flight load */
-#define RCVBUF (16 << 20)
+#define RING_SIZE (1u << 18) /* packets in flight; far above the queue's in-flight load */
+#define RCVBUF	  (16 << 20)
 
 struct slot {
 	uint32_t id;
@@ -36,7 +36,7 @@ struct slot {
 };
 
 static struct slot ring[RING_SIZE];
-static unsigned int head, tail;	/* head: oldest pending; tail: next free */
+static unsigned int head, tail; /* head: oldest pending; tail: next free */
 static volatile sig_atomic_t stop;
 static uint64_t delay_ns;
 static uint16_t queue_num;
@@ -73,8 +73,8 @@ static int send_config(struct mnl_socket *nl)
 {
 	char buf[512];
 	struct nlmsghdr *nlh;
-	struct nfqnl_msg_config_cmd cmd = { .command = NFQNL_CFG_CMD_BIND };
-	struct nfqnl_msg_config_params params = { .copy_range = 0, .copy_mode = NFQNL_COPY_META };
+	struct nfqnl_msg_config_cmd cmd = {.command = NFQNL_CFG_CMD_BIND};
+	struct nfqnl_msg_config_params params = {.copy_range = 0, .copy_mode = NFQNL_COPY_META};
 	uint32_t flags = htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN);
 
 	nlh = put_header(buf, NFQNL_MSG_CONFIG);
@@ -97,7 +97,7 @@ static int send_verdict(struct mnl_socket *nl, uint32_t id)
 {
 	char buf[256];
 	struct nlmsghdr *nlh = put_header(buf, NFQNL_MSG_VERDICT_BATCH);
-	struct nfqnl_msg_verdict_hdr vh = { .verdict = htonl(NF_ACCEPT), .id = htonl(id) };
+	struct nfqnl_msg_verdict_hdr vh = {.verdict = htonl(NF_ACCEPT), .id = htonl(id)};
 
 	mnl_attr_put(nlh, NFQA_VERDICT_HDR, sizeof(vh), &vh);
 	return mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
@@ -115,18 +115,17 @@ static int attr_cb(const struct nlattr *attr, void *data)
 
 static int packet_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *tb[NFQA_MAX + 1] = { 0 };
+	const struct nlattr *tb[NFQA_MAX + 1] = {0};
 	const struct nfqnl_msg_packet_hdr *ph;
 	uint64_t *now = data;
 
 	mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, tb);
-	if (!tb[NFQA_PACKET_HDR] ||
-	    mnl_attr_get_payload_len(tb[NFQA_PACKET_HDR]) < sizeof(*ph))
+	if (!tb[NFQA_PACKET_HDR] || mnl_attr_get_payload_len(tb[NFQA_PACKET_HDR]) < sizeof(*ph))
 		return MNL_CB_OK;
 	ph = mnl_attr_get_payload(tb[NFQA_PACKET_HDR]);
 	if (tail - head >= RING_SIZE)
-		return MNL_CB_OK;	/* cannot happen with the queue cap at half the ring */
-	ring[tail % RING_SIZE] = (struct slot){ ntohl(ph->packet_id), *now + delay_ns };
+		return MNL_CB_OK; /* cannot happen with the queue cap at half the ring */
+	ring[tail % RING_SIZE] = (struct slot){ntohl(ph->packet_id), *now + delay_ns};
 	tail++;
 	return MNL_CB_OK;
 }
@@ -135,7 +134,7 @@ int main(int argc, char **argv)
 {
 	static char buf[1 << 16];
 	struct mnl_socket *nl;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	int fd, one = 1, rcvbuf = RCVBUF;
 	char *end;
 	long q, d;
@@ -175,7 +174,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "bench-delay: queue %u, delay %ld us\n", queue_num, d);
 
 	while (!stop) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		struct timespec ts, *tsp = NULL;
 		uint64_t now = now_ns();
 		ssize_t n;

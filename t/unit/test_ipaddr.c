@@ -32,8 +32,9 @@ static void test_prefix_parse_v4(void **state)
 static void test_prefix_parse_bad(void **state)
 {
 	static const char *const bad[] = {
-		"", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/1a", "10.0.0/8",
-		"fd00::/129", "fd00::/0128", "hello", "10.0.0.0/8/8", "::g/64",
+		"",	    "10.0.0.0/",  "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/1a",
+		"10.0.0/8", "fd00::/129", "fd00::/0128", "hello",	"10.0.0.0/8/8",
+		"::g/64",
 	};
 	struct mpq_prefix p;
 
