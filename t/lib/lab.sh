@@ -26,6 +26,25 @@ LAB_PORT=4433
 LAB_SRV=10.99.1.1
 LAB_CLI=10.99.1.2
 
+# lab_dump_logs [LINES [FILE...]]: after a failure, the last LINES (25) of FILEs (every
+# $T/*.log) as TAP diagnostics. It is the default netns_at_exit; a test may define its own.
+lab_dump_logs()
+{
+	local n=${1:-25} f l
+	[ $# -gt 0 ] && shift
+	[ "${_tap_failed:-0}" -gt 0 ] || return 0
+	[ $# -gt 0 ] || set -- "$T"/*.log
+	for f in "$@"; do
+		diag "--- $f"
+		tail -n "$n" "$f" 2>/dev/null | while IFS= read -r l; do diag "$l"; done
+	done
+}
+
+netns_at_exit()
+{
+	lab_dump_logs 30
+}
+
 lab_init()
 {
 	netns_require_root

@@ -7,15 +7,6 @@ set -u
 . "$(dirname "$0")/../lib/lab.sh"
 lab_init
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 30 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 plan 20
 
 # t2 has an MTU larger than one DATAGRAM frame can carry: the daemon must answer with ICMP.

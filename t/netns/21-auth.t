@@ -9,15 +9,6 @@ lab_init
 PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
 [ -x "$PROBE" ] || skip_all "mpquic-probe not built"
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 probe()
 {
 	local cert=$1

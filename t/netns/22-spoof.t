@@ -16,15 +16,6 @@ lab_init
 RAWPKT=$MPQ_TOP/t/lib/rawpkt.py
 N=100
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 # delta NOW BEFORE: print NOW - BEFORE (empty values count as 0)
 delta()
 {

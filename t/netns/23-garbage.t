@@ -17,15 +17,6 @@ PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
 MAX_HANDSHAKES=64
 HALF_OPEN=100
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 # cmp_ok A OP B DESC: integer comparison as a test point
 cmp_ok()
 {

@@ -21,15 +21,6 @@ set -u
 lab_init
 RECONNECTS=${MPQ_RECONNECTS:-50}
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 30 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 cmp_ok()
 {
 	test "${1:-0}" "$2" "$3"

@@ -11,15 +11,6 @@ PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
 [ -x "$PROBE" ] || skip_all "mpquic-probe not built"
 CRAFT=$MPQ_TOP/t/lib/quic-craft.py
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 probe()
 {
 	ns_exec cli "$PROBE" --server "$LAB_SRV:$LAB_PORT" --name vps.mpquic.test \

@@ -15,15 +15,6 @@ netns_require_cmd iperf3 nft
 : "${ISO_SECONDS:=8}" # length of one load phase
 : "${ISO_ROUNDS:=2}"  # phases without and with the drop alternate this many times
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 plan 11
 
 lab_server_conf "$T/server.json"

@@ -12,15 +12,6 @@ PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
 [ -x "$PROBE" ] || skip_all "mpquic-probe not built"
 N=50
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 probe_bg()
 {
 	ns_bg cli "$1" "$PROBE" --server "$LAB_SRV:$LAB_PORT" --name vps.mpquic.test \

@@ -9,15 +9,6 @@ set -u
 . "$(dirname "$0")/../lib/lab.sh"
 lab_init
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 30 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 # The listener runs inside the server's namespace so that, the moment a READY=1 arrives, it can
 # look at that namespace's TUN devices and UDP sockets. One line per datagram:
 #   <monotonic time> <tun 0|1> <udp 0|1> <ctl socket 0|1> <message with newlines as '|'>

@@ -9,11 +9,7 @@ lab_init
 
 netns_at_exit()
 {
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/client.log "$T"/server.log "$T"/ping.log; do
-		diag "--- $f"
-		tail -n 25 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
+	lab_dump_logs 25 "$T"/client.log "$T"/server.log "$T"/ping.log
 }
 
 port_of() { lab_q "$T/cli.sock" "t['$1']['local'].rsplit(':', 1)[1]"; }

@@ -11,15 +11,6 @@ lab_init
 netns_require_cmd iperf3 runuser
 export XDG_RUNTIME_DIR=$T # where mpquicctl keeps its counters between two calls
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 30 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 # jcheck DESC EXPR FILE...: EXPR (Python) over the status snapshots a, b, ... is true.
 jcheck()
 {

@@ -8,15 +8,6 @@ set -u
 . "$(dirname "$0")/../lib/lab.sh"
 lab_init
 
-netns_at_exit()
-{
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
-}
-
 # run_client NAME LEVEL [ENV...]: start a client at LEVEL, wait for its tunnel, stop it.
 run_client()
 {

@@ -11,11 +11,7 @@ PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
 
 netns_at_exit()
 {
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/client.log "$T"/server.log; do
-		diag "--- $f"
-		tail -n 25 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
+	lab_dump_logs 25 "$T"/client.log "$T"/server.log
 }
 
 srv_port_of() { lab_q "$T/srv.sock" "t['$1'].get('peer', '-').rsplit(':', 1)[-1]"; }

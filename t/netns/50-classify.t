@@ -12,11 +12,7 @@ netns_require_cmd nft
 
 netns_at_exit()
 {
-	[ "${_tap_failed:-0}" -gt 0 ] || return 0
-	for f in "$T"/client.log "$T"/server.log "$T"/nft*.log; do
-		diag "--- $f"
-		tail -n 20 "$f" | while IFS= read -r l; do diag "$l"; done
-	done
+	lab_dump_logs 20 "$T"/client.log "$T"/server.log "$T"/nft*.log
 }
 
 rx() { lab_q "$T/srv.sock" "t['$1']['rx_packets']"; }
