@@ -74,6 +74,15 @@ static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int 
 	return nlh;
 }
 
+struct nlmsghdr *route_default_msg(char *buf, int family, uint32_t table, unsigned ifindex)
+{
+	struct nlmsghdr *nlh =
+		route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family, table);
+
+	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+	return nlh;
+}
+
 int route_class_set(struct mnl_socket *nl, const struct conf *c, size_t class_idx,
 		    const char *tun_ifname, int *ret_family)
 {
@@ -87,9 +96,7 @@ int route_class_set(struct mnl_socket *nl, const struct conf *c, size_t class_id
 		struct nlmsghdr *nlh;
 		int r;
 
-		nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, families[i],
-				c->classes[class_idx].table);
-		mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+		nlh = route_default_msg(buf, families[i], c->classes[class_idx].table, ifindex);
 		r = nl_request(nl, nlh);
 		if (r < 0) {
 			if (ret_family)

@@ -17,6 +17,7 @@
 #define MPQ_ROUTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libmnl/libmnl.h>
 
@@ -30,6 +31,14 @@
  */
 int route_class_set(struct mnl_socket *nl, const struct conf *c, size_t class_idx,
 		    const char *tun_ifname, int *ret_family);
+
+/*
+ * Build (no I/O) the request route_class_set() sends for one family: "default dev <ifindex>"
+ * in table, created or replaced. buf must hold NL_ROUTE_MSG_SIZE bytes, 4-byte aligned. The
+ * daemon sends it on its own non-blocking socket when a class moves to another tunnel.
+ */
+#define NL_ROUTE_MSG_SIZE 256
+struct nlmsghdr *route_default_msg(char *buf, int family, uint32_t table, unsigned ifindex);
 
 /* Remove the default routes (both families) from class class_idx's table; absent is fine. */
 int route_class_clear(struct mnl_socket *nl, const struct conf *c, size_t class_idx);

@@ -32,6 +32,7 @@
 #include "mpq.h"
 #include "nl.h"
 #include "proto.h"
+#include "route.h"
 #include "tun.h"
 #include "udp.h"
 #include "wan.h"
@@ -107,20 +108,10 @@ static void class_route(struct client *cl, const struct conf_class *k, const str
 
 	snprintf(what, sizeof(what), "class '%s' (table %u)", k->name, k->table);
 	for (int i = 0; i < 2; i++) {
-		char buf[256] __attribute__((aligned(4)));
-		struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-		struct rtmsg *rt;
+		char buf[NL_ROUTE_MSG_SIZE] __attribute__((aligned(4)));
+		struct nlmsghdr *h = route_default_msg(buf, i == 0 ? AF_INET : AF_INET6, k->table,
+						       (unsigned)t->tun.ifindex);
 
-		h->nlmsg_type = RTM_NEWROUTE;
-		h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-		rt = mnl_nlmsg_put_extra_header(h, sizeof(*rt));
-		rt->rtm_family = i == 0 ? AF_INET : AF_INET6;
-		rt->rtm_table = k->table < 256 ? (uint8_t)k->table : RT_TABLE_UNSPEC;
-		rt->rtm_protocol = RTPROT_STATIC;
-		rt->rtm_scope = RT_SCOPE_LINK;
-		rt->rtm_type = RTN_UNICAST;
-		mnl_attr_put_u32(h, RTA_TABLE, k->table);
-		mnl_attr_put_u32(h, RTA_OIF, (uint32_t)t->tun.ifindex);
 		nl_request(cl->d->nl, h, 0, what,
 			   i == 0 ? "default route (IPv4)" : "default route (IPv6)");
 	}
