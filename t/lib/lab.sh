@@ -118,19 +118,21 @@ lab_start()
 
 # lab_finish: stop every daemon started by lab_start (TERM: a clean shutdown, so the sanitizer
 # build reports leaks), then one TAP test that no daemon log has a sanitizer report.
+# What a sanitizer prints when it finds something (ASan, LSan, UBSan).
+LAB_SAN_RE='(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:'
+
 lab_finish()
 {
 	local pids logs bad
 	pids=$(cat "$T/.lab-pids" 2>/dev/null)
 	# shellcheck disable=SC2086
-	[ -n "$pids" ] && ns_stop $pids
+	[ -n "$pids" ] && NETNS_KILL_WAIT=10 ns_stop $pids
 	logs=$(sort -u "$T/.lab-logs" 2>/dev/null)
 	# shellcheck disable=SC2086
-	bad=$(grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' $logs 2>/dev/null)
+	bad=$(grep -l -E "$LAB_SAN_RE" $logs 2>/dev/null)
 	ok "$([ -z "$bad" ] && echo 0 || echo 1)" "no sanitizer report in the daemon logs"
 	for f in $bad; do
-		grep -m 5 -A 12 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" |
-			while IFS= read -r l; do diag "$l"; done
+		grep -m 5 -A 12 -E "$LAB_SAN_RE" "$f" | while IFS= read -r l; do diag "$l"; done
 	done
 }
 
@@ -169,7 +171,7 @@ lab_sanitized()
 lab_stop_clean()
 {
 	NETNS_KILL_WAIT=10 ns_stop "$1"
-	! grep -Eq "(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:" "$2"
+	! grep -Eq "$LAB_SAN_RE" "$2"
 }
 
 # lab_routes: send the server's inner prefixes from the client namespace into TUN $1.

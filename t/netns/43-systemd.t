@@ -90,7 +90,7 @@ ExecStart=/run/mpq-sd/mpquicd -c $conf --foreground
 EOF
 # A sanitizer build (tools/check's second pass) keeps its options; LeakSanitizer needs
 # ptrace, which the unit's system call filter rightly refuses, so leaks are checked elsewhere.
-if [ -n "${ASAN_OPTIONS:-}" ] || ldd "$MPQUICD" 2>/dev/null | grep -q libasan; then
+if [ -n "${ASAN_OPTIONS:-}" ] || lab_sanitized; then
 	for u in "${units[@]}"; do
 		printf '[Service]\nEnvironment="ASAN_OPTIONS=%s:detect_leaks=0"\n' \
 			"${ASAN_OPTIONS:-abort_on_error=1}" >"$SD/units/$u.d/asan.conf"
