@@ -545,14 +545,16 @@ static const struct name_val ccs[] = {
 	{NULL, 0},
 };
 
+#define DELAY_TARGET_MAX_MS 1000
+
 #define Q_KEEPALIVE 0x1
 #define Q_IDLE	    0x2
 #define Q_BMIN	    0x4
 #define Q_BMAX	    0x8
 
 static const char *const quic_keys[] = {
-	"keepalive_ms", "idle_timeout_ms", "backoff_min_ms", "backoff_max_ms", "mtu", "congestion",
-	NULL,
+	"keepalive_ms", "idle_timeout_ms", "backoff_min_ms",  "backoff_max_ms",
+	"mtu",		"congestion",	   "delay_target_ms", NULL,
 };
 
 static bool get_mtu(struct loader *l, const char *path, const json_t *v, uint32_t *ret)
@@ -595,6 +597,9 @@ static void parse_quic(struct loader *l, const char *path, json_t *obj, struct c
 	if ((v = json_object_get(obj, "congestion")) &&
 	    get_enum(l, kpath(p, path, "congestion"), v, ccs, &cc))
 		q->cc = (enum conf_cc)cc;
+	if ((v = json_object_get(obj, "delay_target_ms")))
+		get_uint(l, kpath(p, path, "delay_target_ms"), v, 0, DELAY_TARGET_MAX_MS,
+			 &q->delay_target_ms);
 
 	/* Report a bad pair where it was written: inherited pairs were reported at "defaults". */
 	if ((set & (Q_KEEPALIVE | Q_IDLE)) && q->keepalive_ms && q->idle_timeout_ms &&
@@ -903,6 +908,7 @@ static void parse_tunnels(struct loader *l, json_t *v)
 					   "backoff_max_ms",
 					   "mtu",
 					   "congestion",
+					   "delay_target_ms",
 					   NULL};
 	struct conf *c = l->c;
 	char p[PATH_LEN], q[PATH_LEN], nb[VAL_LEN], kb[KNOWN_LEN];

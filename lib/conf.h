@@ -64,6 +64,7 @@ struct conf_quic {
 	uint32_t backoff_max_ms;  /* default 10000, >= backoff_min_ms */
 	uint32_t mtu;		  /* TUN MTU; 0 = derived from the path (docs/protocol.md) */
 	enum conf_cc cc;	  /* default CONF_CC_BBR (see docs/benchmarks.md) */
+	uint32_t delay_target_ms; /* queueing delay the tunnel may add; default 0 = off */
 };
 
 struct conf_tls {

@@ -37,7 +37,7 @@
 #include "udp.h"
 #include "wan.h"
 
-#define TUN_BATCH    64
+#define TUN_BATCH    512
 #define MAX_ASSIGNED CONF_MAX_PREFIXES
 #define MAX_ROUTES   CONF_MAX_PREFIXES
 
@@ -815,7 +815,7 @@ static bool quic_equal(const struct conf_quic *a, const struct conf_quic *b)
 {
 	return a->keepalive_ms == b->keepalive_ms && a->idle_timeout_ms == b->idle_timeout_ms &&
 	       a->backoff_min_ms == b->backoff_min_ms && a->backoff_max_ms == b->backoff_max_ms &&
-	       a->mtu == b->mtu && a->cc == b->cc;
+	       a->mtu == b->mtu && a->cc == b->cc && a->delay_target_ms == b->delay_target_ms;
 }
 
 static bool wan_equal(const struct conf_wan *a, const struct conf_wan *b)

@@ -96,8 +96,17 @@ struct conn {
 	uint8_t cap_tx[CONN_CAPBUF];
 	size_t cap_tx_len, cap_tx_read, cap_tx_acked;
 
-	struct pktq txq; /* allocated when the session opens: a handshake costs no queue */
+	struct fqq *txq; /* allocated when the session opens: a handshake costs no queue */
 	uint32_t txq_cap, txq_slot;
+
+	/* Delay target (defaults.delay_target_ms; see delay_cap()). */
+	uint64_t dt_target;	      /* ns; 0: off */
+	uint64_t dt_cap;	      /* datagram bytes in flight allowed; 0 until the first RTT */
+	bool dt_limited;	      /* the cap held datagrams back since the last update */
+	ngtcp2_tstamp dt_next;	      /* next update of the cap */
+	ngtcp2_tstamp dt_rotate;      /* next rotation of the base-RTT windows */
+	ngtcp2_duration dt_base_cur;  /* lowest RTT sample in the current window */
+	ngtcp2_duration dt_base_prev; /* in the previous one */
 	struct conn_stats stats;
 };
 
@@ -219,6 +228,69 @@ static int fatal(struct conn *c, int liberr, const char *what)
 	return -1;
 }
 
+#define DT_MIN_CAP    (4 * MPQ_MAX_UDP_PAYLOAD)
+#define DT_MAX_CAP    (64ULL << 20)
+#define DT_BASE_WIN   (10 * NGTCP2_SECONDS)
+#define DT_MIN_PERIOD NGTCP2_MILLISECONDS
+
+/*
+ * The delay target: how many bytes of datagrams may be in flight. The congestion controller
+ * (BBR by default) keeps its window a BDP or two above the path's, and where the bottleneck is
+ * the peer's CPU or a buffer in front of it, that window sits in the queue and every packet of
+ * the tunnel, however urgent, waits behind it. With a target, datagrams also wait for
+ * bytes_in_flight < dt_cap, where dt_cap follows the queueing delay the tunnel itself causes:
+ * the smoothed RTT minus the base RTT (the lowest sample of the last 10 to 20 s, so that a
+ * longer path is learned). Once per smoothed RTT (at least 1 ms), the cap shrinks by the share
+ * of the RTT that is excess queue (at most half) when the delay is above the target, and grows
+ * while the cap was what held datagrams back: doubling below half the target, in proportion to
+ * the headroom up to it. The backlog then waits in our queue, where new flows go first and
+ * CoDel acts (lib/fqq.h), instead of in a FIFO on the path. ACKs and HTTP/3 control frames are
+ * never held. Returns UINT64_MAX when there is no target or no RTT sample yet.
+ */
+static uint64_t delay_cap(struct conn *c, ngtcp2_tstamp ts, uint64_t *ret_inflight)
+{
+	ngtcp2_conn_info ci;
+	ngtcp2_duration base, qd;
+
+	*ret_inflight = 0;
+	if (!c->dt_target)
+		return UINT64_MAX;
+	ngtcp2_conn_get_conn_info(c->qc, &ci);
+	*ret_inflight = ci.bytes_in_flight;
+	if (ci.latest_rtt == 0 || ci.smoothed_rtt == 0)
+		return UINT64_MAX;
+	if (ts >= c->dt_rotate) {
+		c->dt_base_prev = c->dt_base_cur;
+		c->dt_base_cur = UINT64_MAX;
+		c->dt_rotate = ts + DT_BASE_WIN;
+	}
+	if (ci.latest_rtt < c->dt_base_cur)
+		c->dt_base_cur = ci.latest_rtt;
+	base = MPQ_MIN(c->dt_base_cur, c->dt_base_prev);
+	if (c->dt_cap == 0) {
+		c->dt_cap = MPQ_MAX(ci.cwnd, DT_MIN_CAP);
+		c->dt_next = ts + MPQ_MAX(ci.smoothed_rtt, DT_MIN_PERIOD);
+	}
+	if (ts < c->dt_next)
+		return c->dt_cap;
+	qd = ci.smoothed_rtt > base ? ci.smoothed_rtt - base : 0;
+	if (qd > c->dt_target) {
+		uint64_t cut = c->dt_cap * (qd - c->dt_target) / ci.smoothed_rtt;
+
+		c->dt_cap -= MPQ_MIN(cut, c->dt_cap / 2);
+	} else if (c->dt_limited) {
+		if (qd <= c->dt_target / 2)
+			c->dt_cap *= 2;
+		else
+			c->dt_cap += MPQ_MAX_UDP_PAYLOAD +
+				     c->dt_cap * (c->dt_target - qd) / (c->dt_target + base);
+	}
+	c->dt_cap = MPQ_MAX(MPQ_MIN(c->dt_cap, DT_MAX_CAP), DT_MIN_CAP);
+	c->dt_limited = false;
+	c->dt_next = ts + MPQ_MAX(ci.smoothed_rtt, DT_MIN_PERIOD);
+	return c->dt_cap;
+}
+
 int conn_write(struct conn *c)
 {
 	struct daemon_tx {
@@ -236,9 +308,11 @@ int conn_write(struct conn *c)
 	 * those calls were ~1,000 instructions per packet (callgrind, docs/benchmarks.md).
 	 */
 	bool h3_idle = false;
+	uint64_t inflight = 0, dcap, wrote = 0;
 
 	if (c->closed)
 		return -1;
+	dcap = c->session == SESSION_OPEN ? delay_cap(c, ts, &inflight) : UINT64_MAX;
 	quantum = ngtcp2_conn_get_send_quantum(c->qc);
 	max_pkts = MPQ_MAX(1, MPQ_MIN(MPQ_TX_GSO_MAX, quantum / MPQ_MAX_UDP_PAYLOAD));
 
@@ -249,6 +323,8 @@ int conn_write(struct conn *c)
 		nghttp3_ssize sveccnt = 0;
 		ngtcp2_ssize nwrite, ndatalen = -1;
 		uint8_t *dst = b.buf + b.len;
+		const uint8_t *pkt;
+		size_t plen = 0;
 		bool dgram;
 
 		if (c->h3 && !h3_idle && ngtcp2_conn_get_max_data_left(c->qc)) {
@@ -258,7 +334,20 @@ int conn_write(struct conn *c)
 				return fatal(c, NGTCP2_ERR_INTERNAL, "HTTP/3 write");
 			h3_idle = stream_id < 0;
 		}
-		dgram = stream_id < 0 && c->session == SESSION_OPEN && !pktq_empty(&c->txq);
+		pkt = NULL;
+		if (stream_id < 0 && c->session == SESSION_OPEN && !fqq_empty(c->txq)) {
+			unsigned aqm = 0;
+
+			pkt = fqq_peek(c->txq, ts, &plen, &aqm);
+			c->stats.drops[CONN_DROP_AQM] += aqm;
+			/* Past the delay cap only a new flow's first quantum goes (a ping,
+			 * a DNS query); the backlogged flows wait. */
+			if (pkt && inflight + wrote >= dcap && !fqq_peek_new(c->txq)) {
+				c->dt_limited = true;
+				pkt = NULL;
+			}
+		}
+		dgram = pkt != NULL;
 		if (!dgram) {
 			uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
 
@@ -289,11 +378,9 @@ int conn_write(struct conn *c)
 			    nghttp3_conn_add_write_offset(c->h3, stream_id, (size_t)ndatalen) != 0)
 				return fatal(c, NGTCP2_ERR_INTERNAL, "HTTP/3");
 		} else {
-			size_t len;
-			const uint8_t *pkt = pktq_peek(&c->txq, &len);
 			ngtcp2_vec dv[2] = {
 				{.base = c->dgram_hdr, .len = c->dgram_hdr_len},
-				{.base = (uint8_t *)pkt, .len = len},
+				{.base = (uint8_t *)pkt, .len = plen},
 			};
 			int accepted = 0;
 
@@ -302,8 +389,8 @@ int conn_write(struct conn *c)
 				NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, dv, 2, ts);
 			if (accepted) {
 				c->stats.tx_packets++;
-				c->stats.tx_bytes += len;
-				pktq_pop(&c->txq);
+				c->stats.tx_bytes += plen;
+				fqq_pop(c->txq);
 			}
 			if (nwrite < 0) {
 				switch (nwrite) {
@@ -312,7 +399,7 @@ int conn_write(struct conn *c)
 				case NGTCP2_ERR_INVALID_ARGUMENT:
 					/* Larger than the peer's max_datagram_frame_size. */
 					c->stats.drops[CONN_DROP_TOO_BIG]++;
-					pktq_pop(&c->txq);
+					fqq_pop(c->txq);
 					continue;
 				default:
 					flush_batch(c, &b);
@@ -332,6 +419,7 @@ int conn_write(struct conn *c)
 		if (b.npkts == 0)
 			b.segsize = (size_t)nwrite;
 		b.len += (size_t)nwrite;
+		wrote += (uint64_t)nwrite;
 		b.npkts++;
 		if (++total >= max_pkts) {
 			flush_batch(c, &b);
@@ -581,9 +669,22 @@ static bool is_connect_ip(const struct h3_stream *s)
  */
 static int open_queue(struct conn *c)
 {
-	if (c->txq.slots)
+	uint8_t key[16];
+	struct fqq_params p = {.cap = c->txq_cap, .slot_size = c->txq_slot, .key = key};
+	int r;
+
+	if (c->txq)
 		return 0;
-	return pktq_init(&c->txq, c->txq_cap, c->txq_slot);
+	c->txq = malloc(sizeof(*c->txq));
+	if (!c->txq)
+		return -ENOMEM;
+	mpq_random(key, sizeof(key)); /* flow hashing a peer cannot aim at one queue */
+	r = fqq_init(c->txq, &p);
+	if (r < 0) {
+		free(c->txq);
+		c->txq = NULL;
+	}
+	return r;
 }
 
 static int server_request(struct conn *c, struct h3_stream *s)
@@ -1187,8 +1288,10 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
 	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
+	c->dt_target = (uint64_t)p->quic->delay_target_ms * NGTCP2_MILLISECONDS;
+	c->dt_base_cur = c->dt_base_prev = UINT64_MAX;
 	c->txq_slot = p->mtu;
-	if (p->mtu == 0 || p->mtu > PKTQ_MAX_SLOT) {
+	if (p->mtu == 0 || p->mtu > FQQ_MAX_SLOT) {
 		rv = -EINVAL;
 		goto err_free;
 	}
@@ -1324,7 +1427,9 @@ void conn_free(struct conn *c)
 	if (c->ssl)
 		wolfSSL_free(c->ssl);
 	capsule_parser_done(&c->cap_rx);
-	pktq_done(&c->txq);
+	if (c->txq)
+		fqq_done(c->txq);
+	free(c->txq);
 	free(c);
 }
 
@@ -1334,16 +1439,12 @@ uint8_t *conn_queue_reserve(struct conn *c)
 		c->stats.drops[CONN_DROP_NO_SESSION]++;
 		return NULL;
 	}
-	uint8_t *slot = pktq_reserve(&c->txq);
-
-	if (!slot)
-		c->stats.drops[CONN_DROP_QUEUE_FULL]++;
-	return slot;
+	return fqq_reserve(c->txq);
 }
 
 void conn_queue_commit(struct conn *c, size_t len)
 {
-	pktq_commit(&c->txq, len);
+	c->stats.drops[CONN_DROP_QUEUE_FULL] += fqq_commit(c->txq, len, mpq_now_ns());
 }
 
 size_t conn_max_inner(const struct conn *c)
@@ -1475,14 +1576,17 @@ void conn_status_json(struct conn *c, json_t *obj)
 			    json_string(mpq_sockaddr_format(c->ps.path.local.addr, a, sizeof(a))));
 	json_object_set_new(obj, "peer",
 			    json_string(mpq_sockaddr_format(c->ps.path.remote.addr, a, sizeof(a))));
-	json_object_set_new(obj, "queued", json_integer((json_int_t)pktq_count(&c->txq)));
+	if (c->dt_target)
+		json_object_set_new(obj, "delay_cap", json_integer((json_int_t)c->dt_cap));
+	json_object_set_new(obj, "queued",
+			    json_integer(c->txq ? (json_int_t)fqq_count(c->txq) : 0));
 }
 
 static const char *const drop_names[CONN_DROP__N] = {
 	[CONN_DROP_QUEUE_FULL] = "queue_full", [CONN_DROP_TOO_BIG] = "too_big",
 	[CONN_DROP_SPOOFED] = "spoofed",       [CONN_DROP_NO_ROUTE] = "no_route",
 	[CONN_DROP_NO_SESSION] = "no_session", [CONN_DROP_MALFORMED] = "malformed",
-	[CONN_DROP_TUN] = "tun_write",
+	[CONN_DROP_TUN] = "tun_write",	       [CONN_DROP_AQM] = "aqm",
 };
 
 void conn_stats_add(struct conn_stats *to, const struct conn_stats *from)

@@ -24,20 +24,21 @@
 #include <nghttp3/nghttp3.h>
 
 #include "conf.h"
-#include "pktq.h"
+#include "fqq.h"
 #include "tls.h"
 #include "udp.h"
 
 struct conn;
 
 enum conn_drop {
-	CONN_DROP_QUEUE_FULL = 0, /* send queue full (congestion) */
+	CONN_DROP_QUEUE_FULL = 0, /* send queue full: its longest flow lost its oldest packet */
 	CONN_DROP_TOO_BIG,	  /* larger than a DATAGRAM frame can carry */
 	CONN_DROP_SPOOFED,	  /* inner source not allowed for this tunnel */
 	CONN_DROP_NO_ROUTE,	  /* no tunnel for the inner destination */
 	CONN_DROP_NO_SESSION,	  /* datagram before or after the CONNECT-IP session */
 	CONN_DROP_MALFORMED,	  /* not an IP packet, bad HTTP Datagram header */
 	CONN_DROP_TUN,		  /* the TUN device refused the write */
+	CONN_DROP_AQM,		  /* CoDel: a flow's packets queued too long (congestion) */
 	CONN_DROP__N,
 };
 
@@ -127,8 +128,10 @@ int conn_request_get(struct conn *c, const char *path);
 int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);
 
 /*
- * Datagram send queue: reserve a slot of conn_mtu() bytes, fill it, commit its length.
- * conn_queue_reserve() returns NULL when the queue is full (count a drop) or no session.
+ * Datagram send queue (lib/fqq.h: flow queuing with CoDel): reserve a slot of conn_mtu()
+ * bytes, fill it, commit its length. conn_queue_reserve() returns NULL only when there is no
+ * session (counted); a full queue makes room at commit by dropping the oldest packet of its
+ * longest flow (counted as queue_full).
  */
 uint8_t *conn_queue_reserve(struct conn *c);
 void conn_queue_commit(struct conn *c, size_t len);

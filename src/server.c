@@ -35,7 +35,7 @@
 #include "tun.h"
 #include "udp.h"
 
-#define TUN_BATCH 64
+#define TUN_BATCH 512
 #define CID_LEN	  16
 
 #define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
