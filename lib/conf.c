@@ -229,6 +229,27 @@ static bool get_bool(struct loader *l, const char *path, const json_t *v, bool *
 	return true;
 }
 
+/* A duration in milliseconds, integer or fractional, 0..max_ms, kept in microseconds. */
+static bool get_ms_us(struct loader *l, const char *path, const json_t *v, uint32_t max_ms,
+		      uint32_t *ret_us)
+{
+	char vb[VAL_LEN];
+	double x;
+
+	if (!json_is_number(v)) {
+		errf(l, path, "expected a number of milliseconds 0..%" PRIu32 ", got %s", max_ms,
+		     show(v, vb, sizeof(vb)));
+		return false;
+	}
+	x = json_number_value(v);
+	if (!(x >= 0 && x <= max_ms)) {
+		errf(l, path, "%s out of range 0..%" PRIu32, show(v, vb, sizeof(vb)), max_ms);
+		return false;
+	}
+	*ret_us = (uint32_t)(x * 1000 + 0.5);
+	return true;
+}
+
 static bool get_uint(struct loader *l, const char *path, const json_t *v, uint32_t min,
 		     uint32_t max, uint32_t *ret)
 {
@@ -598,8 +619,8 @@ static void parse_quic(struct loader *l, const char *path, json_t *obj, struct c
 	    get_enum(l, kpath(p, path, "congestion"), v, ccs, &cc))
 		q->cc = (enum conf_cc)cc;
 	if ((v = json_object_get(obj, "delay_target_ms")))
-		get_uint(l, kpath(p, path, "delay_target_ms"), v, 0, DELAY_TARGET_MAX_MS,
-			 &q->delay_target_ms);
+		get_ms_us(l, kpath(p, path, "delay_target_ms"), v, DELAY_TARGET_MAX_MS,
+			  &q->delay_target_us);
 
 	/* Report a bad pair where it was written: inherited pairs were reported at "defaults". */
 	if ((set & (Q_KEEPALIVE | Q_IDLE)) && q->keepalive_ms && q->idle_timeout_ms &&

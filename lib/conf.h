@@ -64,7 +64,8 @@ struct conf_quic {
 	uint32_t backoff_max_ms;  /* default 10000, >= backoff_min_ms */
 	uint32_t mtu;		  /* TUN MTU; 0 = derived from the path (docs/protocol.md) */
 	enum conf_cc cc;	  /* default CONF_CC_BBR (see docs/benchmarks.md) */
-	uint32_t delay_target_ms; /* queueing delay the tunnel may add; default 0 = off */
+	uint32_t delay_target_us; /* delay_target_ms: queueing delay the tunnel may add, in
+				     microseconds; default 0 = off */
 };
 
 struct conf_tls {

@@ -815,7 +815,7 @@ static bool quic_equal(const struct conf_quic *a, const struct conf_quic *b)
 {
 	return a->keepalive_ms == b->keepalive_ms && a->idle_timeout_ms == b->idle_timeout_ms &&
 	       a->backoff_min_ms == b->backoff_min_ms && a->backoff_max_ms == b->backoff_max_ms &&
-	       a->mtu == b->mtu && a->cc == b->cc && a->delay_target_ms == b->delay_target_ms;
+	       a->mtu == b->mtu && a->cc == b->cc && a->delay_target_us == b->delay_target_us;
 }
 
 static bool wan_equal(const struct conf_wan *a, const struct conf_wan *b)
@@ -958,6 +958,8 @@ void client_status(struct daemon *d, json_t *root)
 		json_object_set_new(o, "state_for_s",
 				    json_real((double)(now - t->state_since_ns) / 1e9));
 		json_object_set_new(o, "congestion", json_string(conf_cc_name(ct->quic.cc)));
+		json_object_set_new(o, "delay_target_ms",
+				    json_real(ct->quic.delay_target_us / 1000.));
 		json_object_set_new(o, "mtu", json_integer(t->mtu));
 		for (size_t j = 0; j < t->n_assigned; j++)
 			json_array_append_new(addrs, json_string(mpq_prefix_format(&t->assigned[j],

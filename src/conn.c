@@ -1288,7 +1288,7 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
 	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
-	c->dt_target = (uint64_t)p->quic->delay_target_ms * NGTCP2_MILLISECONDS;
+	c->dt_target = (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS;
 	c->dt_base_cur = c->dt_base_prev = UINT64_MAX;
 	c->txq_slot = p->mtu;
 	if (p->mtu == 0 || p->mtu > FQQ_MAX_SLOT) {

@@ -162,7 +162,7 @@ static void test_client_full(void **state)
 		"\"server\": {\"address\": \"[2001:db8::1]:8443\", \"port\": 8443, \"name\": "
 		"\"vpn.example\"},"
 		"\"defaults\": {\"keepalive_ms\": 0, \"congestion\": \"cubic\", \"mtu\": 1400, "
-		"  \"delay_target_ms\": 3},"
+		"  \"delay_target_ms\": 0.5},"
 		"\"wans\": [{\"name\": \"w0\", \"interface\": \"eth1\"},"
 		"  {\"name\": \"w1\", \"interface\": \"wwan0\", \"source\": \"198.51.100.2\","
 		"   \"gateway\": \"198.51.100.1\", \"table\": 77, \"keepalive_ms\": 3000},"
@@ -245,8 +245,8 @@ static void test_client_full(void **state)
 	assert_int_equal(c->tunnels[0].quic.keepalive_ms, 5000);
 	assert_int_equal(c->tunnels[0].quic.idle_timeout_ms, 15000);
 	assert_int_equal(c->tunnels[0].quic.cc, CONF_CC_RENO);
-	assert_int_equal(c->tunnels[0].quic.delay_target_ms, 0); /* overridden */
-	assert_int_equal(c->tunnels[1].quic.delay_target_ms, 3); /* inherited */
+	assert_int_equal(c->tunnels[0].quic.delay_target_us, 0);   /* overridden */
+	assert_int_equal(c->tunnels[1].quic.delay_target_us, 500); /* inherited */
 	assert_int_equal(c->tunnels[0].quic.mtu, 1400);
 	assert_string_equal(c->tunnels[1].tun, "tb");
 	assert_int_equal(c->tunnels[1].wan, 0);
