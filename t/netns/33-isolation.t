@@ -14,7 +14,7 @@ set -u
 lab_init
 netns_require_cmd iperf3 nft
 : "${ISO_SECONDS:=8}" # length of one load phase
-: "${ISO_ROUNDS:=3}"  # phases without and with the drop alternate this many times
+: "${ISO_ROUNDS:=4}"  # phases without and with the drop alternate this many times
 : "${ISO_DELAY_MS:=0.5}" # the tunnels' delay_target_ms
 
 plan 11
@@ -167,15 +167,13 @@ cmp()
 
 cmp "$(v t1) < 0.9"
 ok $? "the drop does hurt t1 itself (it kept $(v t1))"
-# Six bidirectional iperf3 flows through two daemons saturate this 2-core machine: the load is
-# CPU-bound, and how the CPU splits between t2 and t3 moves by +-15 % from phase to phase
-# whatever t1 does (seen in repeated runs). So the issue's ">= 90 %" is applied to t2 and t3
-# together, and each alone must keep >= 75 %: a tunnel that t1's loss really slowed would
-# fall well below that.
+# Six bidirectional iperf3 flows through two daemons saturate this 2-core machine, so t1's
+# collapse under the drop leaves more CPU to t2 and t3 (they usually gain); each is averaged
+# over ISO_ROUNDS phases of each kind to smooth how the CPU splits between them.
 cmp "$(v kept_sum) >= 0.9"
 ok $? "t2 and t3 together keep >= 90 % of their throughput ($(v kept_sum))"
-cmp "$(v kept) >= 0.75"
-ok $? "each of t2 and t3 keeps >= 75 % (worst: $(v kept))"
+cmp "$(v kept) >= 0.9"
+ok $? "each of t2 and t3 keeps >= 90 % (worst: $(v kept))"
 cmp "$(v loaded) <= 2"
 ok $? "t2/t3 ping under load grows by <= 2 ms when t1 loses packets (+$(v loaded) ms)"
 # A tunnel saturated by its own TCP flows would delay its own pings (10-15 ms here with a FIFO
