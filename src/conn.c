@@ -99,14 +99,7 @@ struct conn {
 	struct fqq *txq; /* allocated when the session opens: a handshake costs no queue */
 	uint32_t txq_cap, txq_slot;
 
-	/* Delay target (defaults.delay_target_ms; see delay_cap()). */
-	uint64_t dt_target;	      /* ns; 0: off */
-	uint64_t dt_cap;	      /* datagram bytes in flight allowed; 0 until the first RTT */
-	bool dt_limited;	      /* the cap held datagrams back since the last update */
-	ngtcp2_tstamp dt_next;	      /* next update of the cap */
-	ngtcp2_tstamp dt_rotate;      /* next rotation of the base-RTT windows */
-	ngtcp2_duration dt_base_cur;  /* lowest RTT sample in the current window */
-	ngtcp2_duration dt_base_prev; /* in the previous one */
+	struct dcap dcap; /* the delay target (lib/dcap.h) */
 	struct conn_stats stats;
 };
 
@@ -228,67 +221,17 @@ static int fatal(struct conn *c, int liberr, const char *what)
 	return -1;
 }
 
-#define DT_MIN_CAP    (4 * MPQ_MAX_UDP_PAYLOAD)
-#define DT_MAX_CAP    (64ULL << 20)
-#define DT_BASE_WIN   (10 * NGTCP2_SECONDS)
-#define DT_MIN_PERIOD NGTCP2_MILLISECONDS
-
-/*
- * The delay target: how many bytes of datagrams may be in flight. The congestion controller
- * (BBR by default) keeps its window a BDP or two above the path's, and where the bottleneck is
- * the peer's CPU or a buffer in front of it, that window sits in the queue and every packet of
- * the tunnel, however urgent, waits behind it. With a target, datagrams also wait for
- * bytes_in_flight < dt_cap, where dt_cap follows the queueing delay the tunnel itself causes:
- * the smoothed RTT minus the base RTT (the lowest sample of the last 10 to 20 s, so that a
- * longer path is learned). Once per smoothed RTT (at least 1 ms), the cap shrinks by the share
- * of the RTT that is excess queue (at most half) when the delay is above the target, and grows
- * while the cap was what held datagrams back: doubling below half the target, in proportion to
- * the headroom up to it. The backlog then waits in our queue, where new flows go first and
- * CoDel acts (lib/fqq.h), instead of in a FIFO on the path. ACKs and HTTP/3 control frames are
- * never held. Returns UINT64_MAX when there is no target or no RTT sample yet.
- */
+/* Datagram bytes allowed in flight under the delay target (lib/dcap.h); UINT64_MAX if none. */
 static uint64_t delay_cap(struct conn *c, ngtcp2_tstamp ts, uint64_t *ret_inflight)
 {
 	ngtcp2_conn_info ci;
-	ngtcp2_duration base, qd;
 
 	*ret_inflight = 0;
-	if (!c->dt_target)
+	if (!c->dcap.target)
 		return UINT64_MAX;
 	ngtcp2_conn_get_conn_info(c->qc, &ci);
 	*ret_inflight = ci.bytes_in_flight;
-	if (ci.latest_rtt == 0 || ci.smoothed_rtt == 0)
-		return UINT64_MAX;
-	if (ts >= c->dt_rotate) {
-		c->dt_base_prev = c->dt_base_cur;
-		c->dt_base_cur = UINT64_MAX;
-		c->dt_rotate = ts + DT_BASE_WIN;
-	}
-	if (ci.latest_rtt < c->dt_base_cur)
-		c->dt_base_cur = ci.latest_rtt;
-	base = MPQ_MIN(c->dt_base_cur, c->dt_base_prev);
-	if (c->dt_cap == 0) {
-		c->dt_cap = MPQ_MAX(ci.cwnd, DT_MIN_CAP);
-		c->dt_next = ts + MPQ_MAX(ci.smoothed_rtt, DT_MIN_PERIOD);
-	}
-	if (ts < c->dt_next)
-		return c->dt_cap;
-	qd = ci.smoothed_rtt > base ? ci.smoothed_rtt - base : 0;
-	if (qd > c->dt_target) {
-		uint64_t cut = c->dt_cap * (qd - c->dt_target) / ci.smoothed_rtt;
-
-		c->dt_cap -= MPQ_MIN(cut, c->dt_cap / 2);
-	} else if (c->dt_limited) {
-		if (qd <= c->dt_target / 2)
-			c->dt_cap *= 2;
-		else
-			c->dt_cap += MPQ_MAX_UDP_PAYLOAD +
-				     c->dt_cap * (c->dt_target - qd) / (c->dt_target + base);
-	}
-	c->dt_cap = MPQ_MAX(MPQ_MIN(c->dt_cap, DT_MAX_CAP), DT_MIN_CAP);
-	c->dt_limited = false;
-	c->dt_next = ts + MPQ_MAX(ci.smoothed_rtt, DT_MIN_PERIOD);
-	return c->dt_cap;
+	return dcap_update(&c->dcap, ts, ci.latest_rtt, ci.smoothed_rtt, ci.cwnd);
 }
 
 int conn_write(struct conn *c)
@@ -343,7 +286,7 @@ int conn_write(struct conn *c)
 			/* Past the delay cap only a new flow's first quantum goes (a ping,
 			 * a DNS query); the backlogged flows wait. */
 			if (pkt && inflight + wrote >= dcap && !fqq_peek_new(c->txq)) {
-				c->dt_limited = true;
+				dcap_limited(&c->dcap);
 				pkt = NULL;
 			}
 		}
@@ -1288,8 +1231,7 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
 	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
-	c->dt_target = (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS;
-	c->dt_base_cur = c->dt_base_prev = UINT64_MAX;
+	dcap_init(&c->dcap, (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS);
 	c->txq_slot = p->mtu;
 	if (p->mtu == 0 || p->mtu > FQQ_MAX_SLOT) {
 		rv = -EINVAL;
@@ -1576,8 +1518,8 @@ void conn_status_json(struct conn *c, json_t *obj)
 			    json_string(mpq_sockaddr_format(c->ps.path.local.addr, a, sizeof(a))));
 	json_object_set_new(obj, "peer",
 			    json_string(mpq_sockaddr_format(c->ps.path.remote.addr, a, sizeof(a))));
-	if (c->dt_target)
-		json_object_set_new(obj, "delay_cap", json_integer((json_int_t)c->dt_cap));
+	if (c->dcap.target)
+		json_object_set_new(obj, "delay_cap", json_integer((json_int_t)c->dcap.cap));
 	json_object_set_new(obj, "queued",
 			    json_integer(c->txq ? (json_int_t)fqq_count(c->txq) : 0));
 }

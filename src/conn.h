@@ -24,6 +24,7 @@
 #include <nghttp3/nghttp3.h>
 
 #include "conf.h"
+#include "dcap.h"
 #include "fqq.h"
 #include "tls.h"
 #include "udp.h"
