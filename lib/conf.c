@@ -1482,11 +1482,12 @@ static bool valid_identity(const char *s)
 
 static void parse_srv_tunnel(struct loader *l, const char *p, json_t *o, struct conf_srv_tunnel *t)
 {
-	static const char *const keys[] = {"name", "address", "routes", NULL};
+	static const char *const keys[] = {"name", "address", "routes", "delay_target_ms", NULL};
 	char q[PATH_LEN];
 	const char *s;
 	json_t *x;
 
+	t->delay_target_us = l->c->defaults.delay_target_us;
 	if (!want_object(l, p, o))
 		return;
 	check_keys(l, p, o, keys, NULL, NULL);
@@ -1498,6 +1499,9 @@ static void parse_srv_tunnel(struct loader *l, const char *p, json_t *o, struct 
 	if ((x = json_object_get(o, "routes")))
 		get_prefix_list(l, kpath(q, p, "routes"), x, MPQ_PREFIX_STRICT, false, &t->routes,
 				&t->n_routes);
+	if ((x = json_object_get(o, "delay_target_ms")))
+		get_ms_us(l, kpath(q, p, "delay_target_ms"), x, DELAY_TARGET_MAX_MS,
+			  &t->delay_target_us);
 }
 
 static void parse_clients(struct loader *l, json_t *v)

@@ -133,6 +133,7 @@ struct conf_srv_tunnel {
 	size_t n_address;
 	struct mpq_prefix *routes; /* owned; prefixes behind the client (allowed sources) */
 	size_t n_routes;
+	uint32_t delay_target_us; /* delay_target_ms (downstream); default: defaults' */
 };
 
 struct conf_client {

@@ -1394,6 +1394,14 @@ size_t conn_max_inner(const struct conn *c)
 	return c->max_inner;
 }
 
+void conn_set_delay_target(struct conn *c, uint32_t us)
+{
+	uint64_t ns = (uint64_t)us * NGTCP2_MICROSECONDS;
+
+	if (ns != c->dcap.target)
+		dcap_init(&c->dcap, ns);
+}
+
 bool conn_session_open(const struct conn *c)
 {
 	return c->session == SESSION_OPEN;

@@ -140,6 +140,9 @@ void conn_queue_commit(struct conn *c, size_t len);
 size_t conn_max_inner(const struct conn *c);
 
 bool conn_session_open(const struct conn *c);
+/* Set the delay target (lib/dcap.h) to us microseconds, 0 for none; a change restarts its
+ * controller. */
+void conn_set_delay_target(struct conn *c, uint32_t us);
 bool conn_handshake_done(const struct conn *c);
 void *conn_owner(const struct conn *c);
 void conn_set_owner(struct conn *c, void *owner);

@@ -326,6 +326,7 @@ static void srv_session_open(struct conn *c)
 		conn_send_capsule(c, buf, (size_t)len);
 	else
 		log_err("%s: cannot send ROUTE_ADVERTISEMENT", sc->tunnel->name);
+	conn_set_delay_target(c, ct->delay_target_us);
 	snprintf(name, sizeof(name), "%s (%s)", sc->tunnel->name, sc->peer);
 	conn_set_name(c, name);
 	log_notice("%s: up for client '%s'", name, cf->clients[sc->client].identity);
@@ -921,6 +922,7 @@ void server_status(struct daemon *d, json_t *root)
 		json_object_set_new(o, "name", json_string(ct->name));
 		json_object_set_new(o, "client", json_string(cf->clients[ct->client].identity));
 		json_object_set_new(o, "state", json_string(t->live ? "up" : "down"));
+		json_object_set_new(o, "delay_target_ms", json_real(ct->delay_target_us / 1000.));
 		for (size_t j = 0; j < ct->n_address; j++)
 			json_array_append_new(addrs, json_string(mpq_prefix_format(&ct->address[j],
 										   p, sizeof(p))));
@@ -1052,6 +1054,8 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 		    srv_tunnel_equal(oc, s->tunnels[j].conf, nc, ct)) {
 			nt[i].live = s->tunnels[j].live;
 			nt[i].live->tunnel = &nt[i];
+			/* applied live: no reconnect for a new delay target */
+			conn_set_delay_target(nt[i].live->conn, ct->delay_target_us);
 			s->tunnels[j].live = NULL;
 			kept++;
 		}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live reload of the server: a changed tunnel's connection is closed and comes back with its
 # new address, a removed tunnel is refused, a new one is accepted, and a change that needs a
-# restart is refused, while a ping through an untouched tunnel loses nothing.
+# restart is refused, a new delay target applies to the live connection, while a ping through
+# an untouched tunnel loses nothing.
 set -u
 # shellcheck source=t/lib/lab.sh
 . "$(dirname "$0")/../lib/lab.sh"
@@ -16,7 +17,7 @@ netns_at_exit()
 
 srv_port_of() { lab_q "$T/srv.sock" "t['$1'].get('peer', '-').rsplit(':', 1)[-1]"; }
 
-plan 14
+plan 17
 
 lab_server_conf "$T/server.json"
 lab_client_conf "$T/client.json" '
@@ -39,6 +40,16 @@ ok $? "t2 reconnected and got its new address 10.200.1.22"
 wait_until 10 lab_tunnel_up "$T/cli.sock" t2
 ok $? "t2 is up again"
 is "$(srv_port_of t1)" "$t1_port" "t1 kept its connection on the server"
+
+# 1b. t1 gets a delay target on the server: applied to its live connection, no reconnect.
+lab_server_conf "$T/server.json" '
+c["clients"][0]["tunnels"][1]["address"] = ["10.200.1.22/32"]
+c["clients"][0]["tunnels"][0]["delay_target_ms"] = 0.5'
+out=$("$MPQUICCTL" -s "$T/srv.sock" reload 2>&1)
+ok $? "server reload with a delay target for t1 succeeds ($out)"
+is "$(lab_q "$T/srv.sock" "t['t1']['delay_target_ms'], 'delay_cap' in t['t1']")" "(0.5, True)" \
+	"t1's live connection runs with the 0.5 ms delay target"
+is "$(srv_port_of t1)" "$t1_port" "t1 kept its connection through the new delay target"
 
 # 2. remove t2, add t4
 lab_server_conf "$T/server.json" '

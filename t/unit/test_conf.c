@@ -305,8 +305,10 @@ static void test_server(void **state)
 		    "[\"10.200.0.1/16\"], \"mtu\": 1500}, \"advertise\": [\"10.0.0.0/8\"],"
 		    "\"limits\": {\"max_connections\": 10, \"max_connections_per_client\": 2,"
 		    " \"max_handshakes\": 3, \"queue_packets\": 4},"
+		    "\"defaults\": {\"delay_target_ms\": 2},"
 		    "\"clients\": [{\"identity\": \"edge1\", \"tunnels\": [{\"name\": \"a\", "
-		    "\"address\": [\"10.200.1.1\"]}, {\"name\": \"b\", \"address\": "
+		    "\"address\": [\"10.200.1.1\"], \"delay_target_ms\": 0.75}, {\"name\": \"b\", "
+		    "\"address\": "
 		    "[\"10.200.1.2\", \"fd00::2/64\"]}]},"
 		    "{\"identity\": \"CN=edge2\", \"tunnels\": [{\"name\": \"c\", \"address\": "
 		    "[\"10.200.2.1\"], \"routes\": [\"2001:db8::/32\"]}]}]}");
@@ -329,6 +331,8 @@ static void test_server(void **state)
 	assert_int_equal(c->clients[1].n_tunnels, 1);
 	assert_int_equal(c->n_srv_tunnels, 3);
 	assert_int_equal(c->srv_tunnels[2].client, 1);
+	assert_int_equal(c->srv_tunnels[0].delay_target_us, 750);  /* its own */
+	assert_int_equal(c->srv_tunnels[1].delay_target_us, 2000); /* the defaults' */
 	assert_int_equal(c->srv_tunnels[1].n_address, 2);
 	assert_string_equal(pfx_str(&c->srv_tunnels[1].address[1], buf), "fd00::2/64");
 	assert_string_equal(pfx_str(&c->srv_tunnels[2].routes[0], buf), "2001:db8::/32");
