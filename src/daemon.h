@@ -60,6 +60,10 @@ static inline uint64_t mpq_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Set SO_RCVBUF or SO_SNDBUF (opt) of fd to size bytes, past the sysctl maximum when we may
+ * (the FORCE variant); best effort. */
+void mpq_set_sockbuf(int fd, int opt, int size);
+
 /* Fill buf with cryptographically secure random bytes (getrandom). Never fails. */
 void mpq_random(void *buf, size_t len);
 

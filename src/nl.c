@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "mpq.h"
 #include "nl.h"
@@ -102,13 +103,8 @@ int nl_new(struct ev_loop *loop, struct nl **ret)
 		goto err_close;
 	}
 	nl->portid = mnl_socket_get_portid(nl->sock);
-	{
-		/* Room for the acknowledgements of a burst of requests (WAN routing at start). */
-		int sz = 1 << 20;
-
-		(void)setsockopt(mnl_socket_get_fd(nl->sock), SOL_SOCKET, SO_RCVBUF, &sz,
-				 sizeof(sz));
-	}
+	/* Room for the acknowledgements of a burst of requests (WAN routing at start). */
+	mpq_set_sockbuf(mnl_socket_get_fd(nl->sock), SO_RCVBUF, 1 << 20);
 	nl->seq = (uint32_t)time(NULL);
 	nl->loop = loop;
 	ev_io_init(&nl->watcher, nl_read_cb, mnl_socket_get_fd(nl->sock), EV_READ);
@@ -144,6 +140,20 @@ static int nl_send(struct nl *nl, struct nlmsghdr *h, const char *what, const ch
 	return 0;
 }
 
+/* An RTM_NEWLINK request for ifindex in h, with its link header (returned) zeroed. */
+static struct ifinfomsg *link_msg(struct nl *nl, struct nlmsghdr *h, int ifindex)
+{
+	struct ifinfomsg *ifi;
+
+	h->nlmsg_type = RTM_NEWLINK;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	h->nlmsg_seq = ++nl->seq;
+	ifi = mnl_nlmsg_put_extra_header(h, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	return ifi;
+}
+
 /*
  * No IPv6 link-local address on a TUN: without one the kernel sends no router solicitations
  * or MLD reports into the tunnel, which the server would only count as spoofed. Sent before
@@ -153,17 +163,11 @@ static int link_no_ipv6_ll(struct nl *nl, int ifindex, const char *what)
 {
 	char buf[NL_MSG_BUF] __attribute__((aligned(4)));
 	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-	struct ifinfomsg *ifi;
 	struct nlattr *af, *in6;
 
 	if (access("/proc/sys/net/ipv6", F_OK) != 0)
 		return 0;
-	h->nlmsg_type = RTM_NEWLINK;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	h->nlmsg_seq = ++nl->seq;
-	ifi = mnl_nlmsg_put_extra_header(h, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = ifindex;
+	(void)link_msg(nl, h, ifindex);
 	af = mnl_attr_nest_start(h, IFLA_AF_SPEC);
 	in6 = mnl_attr_nest_start(h, AF_INET6);
 	mnl_attr_put_u8(h, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
@@ -180,13 +184,7 @@ int nl_link_set(struct nl *nl, int ifindex, unsigned mtu, bool up, const char *w
 
 	if (up)
 		(void)link_no_ipv6_ll(nl, ifindex, what);
-
-	h->nlmsg_type = RTM_NEWLINK;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	h->nlmsg_seq = ++nl->seq;
-	ifi = mnl_nlmsg_put_extra_header(h, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = ifindex;
+	ifi = link_msg(nl, h, ifindex);
 	if (up) {
 		ifi->ifi_flags = IFF_UP;
 		ifi->ifi_change = IFF_UP;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "mpq.h"
 #include "udp.h"
 
@@ -18,13 +19,6 @@
 #endif
 
 #define UDP_SOCKBUF (4 * 1024 * 1024)
-
-static void set_bufsize(int fd, int opt, int force_opt, int size)
-{
-	/* FORCE variants ignore rmem_max/wmem_max but need CAP_NET_ADMIN; fall back quietly. */
-	if (setsockopt(fd, SOL_SOCKET, force_opt, &size, sizeof(size)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
-}
 
 int udp_open(const struct sockaddr *addr, socklen_t addr_len, const char *ifname, bool pktinfo,
 	     struct udp_sock *ret)
@@ -59,8 +53,8 @@ int udp_open(const struct sockaddr *addr, socklen_t addr_len, const char *ifname
 
 		(void)setsockopt(s.fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
 	}
-	set_bufsize(s.fd, SO_RCVBUF, SO_RCVBUFFORCE, UDP_SOCKBUF);
-	set_bufsize(s.fd, SO_SNDBUF, SO_SNDBUFFORCE, UDP_SOCKBUF);
+	mpq_set_sockbuf(s.fd, SO_RCVBUF, UDP_SOCKBUF);
+	mpq_set_sockbuf(s.fd, SO_SNDBUF, UDP_SOCKBUF);
 	if (bind(s.fd, addr, addr_len) < 0)
 		goto err_errno;
 	s.local_len = sizeof(s.local);

@@ -1269,7 +1269,7 @@ int wans_new(struct ev_loop *loop, struct nl *nl, const struct conf *c, wan_chan
 		RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE,	 RTNLGRP_IPV6_RULE,
 	};
 	struct wans *ws = calloc(1, sizeof(*ws));
-	int r, sz = WAN_RCVBUF;
+	int r;
 
 	if (!ws)
 		return -ENOMEM;
@@ -1312,10 +1312,7 @@ int wans_new(struct ev_loop *loop, struct nl *nl, const struct conf *c, wan_chan
 		}
 	}
 	/* Events come in bursts (a link going down takes its addresses and routes along). */
-	if (setsockopt(mnl_socket_get_fd(ws->sock), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) <
-	    0)
-		(void)setsockopt(mnl_socket_get_fd(ws->sock), SOL_SOCKET, SO_RCVBUF, &sz,
-				 sizeof(sz));
+	mpq_set_sockbuf(mnl_socket_get_fd(ws->sock), SO_RCVBUF, WAN_RCVBUF);
 	ws->portid = mnl_socket_get_portid(ws->sock);
 	ws->seq = (uint32_t)mpq_now_ns();
 	ev_io_init(&ws->watcher, read_cb, mnl_socket_get_fd(ws->sock), EV_READ);
