@@ -10,16 +10,21 @@ netns_require_cmd iperf3 ping python3 ss timeout openssl
 [ -x "$MPQUICD" ] || skip_all "mpquicd not built ($MPQUICD)"
 [ -x "$MPQUICCTL" ] || skip_all "mpquicctl not built ($MPQUICCTL)"
 
-plan 6
+plan 9
 
 bench=$MPQ_TOP/tools/bench
 out=$("$bench" --cc vegas 2>&1)
 st=$?
 ok "$([ $st = 2 ] && echo 0 || echo 1)" "an unknown --cc is refused with exit 2 ($st)"
 like "$out" "unknown congestion controller 'vegas'" "and the message names it"
+out=$("$bench" --delay-target fast 2>&1)
+st=$?
+ok "$([ $st = 2 ] && echo 0 || echo 1)" "a bad --delay-target is refused with exit 2 ($st)"
+like "$out" "bad --delay-target 'fast'" "and the message names it"
 
 # In the background for its PID, which names its namespaces; meson's timeout bounds the run.
-BENCH_SECONDS=2 "$bench" --no-build --json --targets tunnel --streams 1 --logs "$T/logs" \
+BENCH_SECONDS=2 "$bench" --no-build --json --targets tunnel --streams 1 --delay-target 0.5 \
+	--logs "$T/logs" \
 	>"$T/bench.json" 2>"$T/bench.err" &
 bpid=$!
 wait $bpid
@@ -53,5 +58,7 @@ PY
 is "$check" ok "one JSON object with every key and positive tunnel figures"
 like "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["tunnel_cc"])' \
 	"$T/bench.json" 2>/dev/null)" "^(cubic|bbr|reno)$" "the congestion controller in use is reported"
+is "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["tunnel_delay_target_ms"])' \
+	"$T/bench.json" 2>/dev/null)" 0.5 "the delay target the tunnel ran with is reported"
 ip netns list | grep -qE "^mpq-(edge|vps)-$bpid( |\$)"
 ok "$([ $? = 1 ] && echo 0 || echo 1)" "tools/bench removed its namespaces"
