@@ -15,6 +15,9 @@
 #                                says nothing about leaks: freed memory sits in quarantine)
 #   lab_stop_clean PID LOG       stop a daemon started by lab_start (TERM, bounded) and check
 #                                that LOG holds no sanitizer report (leaks show up at exit)
+#   lab_need_probe               set $PROBE to mpquic-probe, or skip the whole test without it
+#   lab_q_ge SOCK EXPR MIN       true when the status value EXPR has reached MIN
+#   rss_kib PID, fd_count PID    a process's resident memory (KiB) and open file descriptors
 #
 # Inner addressing: server TUN mpqs0 10.200.0.1/16 and fd00:200::1/64; tunnel tN of edge1 gets
 # 10.200.1.N/32 and fd00:200::1:N/128; edge2's tunnel uN gets 10.200.2.N/32.
@@ -179,4 +182,25 @@ lab_routes()
 {
 	ns_exec cli ip route replace 10.200.0.0/24 dev "$1" &&
 		ns_exec cli ip -6 route replace fd00:200::/120 dev "$1"
+}
+
+lab_need_probe()
+{
+	PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
+	[ -x "$PROBE" ] || skip_all "mpquic-probe not built"
+}
+
+lab_q_ge()
+{
+	[ "$(lab_q "$1" "$2" 2>/dev/null || echo 0)" -ge "$3" ]
+}
+
+rss_kib()
+{
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+fd_count()
+{
+	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l
 }

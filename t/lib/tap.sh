@@ -11,6 +11,8 @@
 #   run_ok DESC CMD...     run CMD; pass when it exits 0, else show its output as diagnostics
 #   is GOT WANT DESC       passes when the strings are equal, else shows both
 #   like GOT REGEX DESC    passes when GOT matches the extended regular expression
+#   cmp_ok A OP B DESC     passes when `test A OP B` holds (integers: -lt, -ge, ...; an empty A
+#                          counts as 0); the description shows the values
 #   diag MSG...            diagnostics, every line prefixed with "# "
 #   done_testing           print the plan if none was given, check the count, exit 0 or 1
 #
@@ -96,6 +98,12 @@ is()
 	diag "       got: '$got'"
 	diag "  expected: '$want'"
 	return 1
+}
+
+cmp_ok()
+{
+	test "${1:-0}" "$2" "$3"
+	ok $? "$4 ($1 $2 $3)"
 }
 
 like()

@@ -6,8 +6,7 @@ set -u
 # shellcheck source=t/lib/lab.sh
 . "$(dirname "$0")/../lib/lab.sh"
 lab_init
-PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
-[ -x "$PROBE" ] || skip_all "mpquic-probe not built"
+lab_need_probe
 
 probe()
 {

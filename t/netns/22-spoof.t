@@ -44,12 +44,6 @@ all_sniffed()
 	done
 }
 
-# q_ge SOCK EXPR MIN: the status value EXPR has reached MIN
-q_ge()
-{
-	[ "$(lab_q "$1" "$2" 2>/dev/null || echo 0)" -ge "$3" ]
-}
-
 plan 23
 
 lab_server_conf "$T/server.json" '
@@ -113,11 +107,11 @@ send cli mpqc1 "${spoofed[@]}" "${legit[@]}"
 n_spoofed=$((${#spoofed[@]} * N))
 n_all=$(((${#spoofed[@]} + ${#legit[@]}) * N))
 
-wait_until 10 q_ge "$T/cli.sock" "t['t1']['tx_packets']" $((tx0 + n_all))
+wait_until 10 lab_q_ge "$T/cli.sock" "t['t1']['tx_packets']" $((tx0 + n_all))
 ge "$(delta "$(lab_q "$T/cli.sock" "t['t1']['tx_packets']")" "$tx0")" $n_all \
 	"the client daemon sent every crafted packet into the tunnel"
 wait_until 10 all_sniffed "$T/srv.sniff" $N L4addr L4lan L6addr
-wait_until 5 q_ge "$T/srv.sock" "t['t1']['drops']['spoofed']" $((sp0 + n_spoofed))
+wait_until 5 lab_q_ge "$T/srv.sock" "t['t1']['drops']['spoofed']" $((sp0 + n_spoofed))
 is "$(delta "$(lab_q "$T/srv.sock" "t['t1']['drops']['spoofed']")" "$sp0")" $n_spoofed \
 	"the server counted exactly the spoofed packets in t1's drops.spoofed"
 for e in "${spoofed[@]}"; do
@@ -139,11 +133,11 @@ inside=("K4addr 10.200.0.9 10.200.1.1" "K4lan 10.200.0.9 192.168.10.1"
 stx0=$(lab_q "$T/srv.sock" "t['t1']['tx_packets']")
 csp0=$(lab_q "$T/cli.sock" "t['t1']['drops']['spoofed']")
 send srv mpqs0 "${outside[@]}" "${inside[@]}"
-wait_until 10 q_ge "$T/srv.sock" "t['t1']['tx_packets']" $((stx0 + 6 * N))
+wait_until 10 lab_q_ge "$T/srv.sock" "t['t1']['tx_packets']" $((stx0 + 6 * N))
 ge "$(delta "$(lab_q "$T/srv.sock" "t['t1']['tx_packets']")" "$stx0")" $((6 * N)) \
 	"the server daemon sent every crafted packet into the tunnel"
 wait_until 10 all_sniffed "$T/cli.sniff" $N K4addr K4lan K6addr
-wait_until 5 q_ge "$T/cli.sock" "t['t1']['drops']['spoofed']" $((csp0 + 3 * N))
+wait_until 5 lab_q_ge "$T/cli.sock" "t['t1']['drops']['spoofed']" $((csp0 + 3 * N))
 is "$(delta "$(lab_q "$T/cli.sock" "t['t1']['drops']['spoofed']")" "$csp0")" $((3 * N)) \
 	"the client counted exactly the packets from outside the advertised ranges"
 is "$(sniffed_sum "$T/cli.sniff" "${outside[@]}")" 0 "none of them reached mpqc1"

@@ -12,31 +12,13 @@ set -u
 # shellcheck source=t/lib/lab.sh
 . "$(dirname "$0")/../lib/lab.sh"
 lab_init
-PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
-[ -x "$PROBE" ] || skip_all "mpquic-probe not built"
+lab_need_probe
 MAX_HANDSHAKES=64
 HALF_OPEN=100
-
-# cmp_ok A OP B DESC: integer comparison as a test point
-cmp_ok()
-{
-	test "${1:-0}" "$2" "$3"
-	ok $? "$4 ($1 $2 $3)"
-}
 
 srv_q()
 {
 	lab_q "$T/srv.sock" "$1"
-}
-
-rss_kib()
-{
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
-fd_count()
-{
-	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l
 }
 
 # ping_stats LOG: "transmitted received" from ping's summary line

@@ -21,12 +21,6 @@ set -u
 lab_init
 RECONNECTS=${MPQ_RECONNECTS:-50}
 
-cmp_ok()
-{
-	test "${1:-0}" "$2" "$3"
-	ok $? "$4 ($1 $2 $3)"
-}
-
 elapsed()
 {
 	python3 -c "print('%.2f' % ($EPOCHREALTIME - $1))"
@@ -36,16 +30,6 @@ elapsed()
 le_s()
 {
 	python3 -c "import sys; sys.exit(0 if float('$1') <= float('$2') else 1)"
-}
-
-rss_kib()
-{
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
-fd_count()
-{
-	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l
 }
 
 tun_gone()

@@ -24,12 +24,6 @@ netns_at_exit()
 	done
 }
 
-cmp_ok()
-{
-	test "${1:-0}" "$2" "$3"
-	ok $? "$4 ($1 $2 $3)"
-}
-
 srv_peer()
 {
 	lab_q "$T/srv.sock" "t['t1'].get('peer', '')"

@@ -7,8 +7,7 @@ set -u
 # shellcheck source=t/lib/lab.sh
 . "$(dirname "$0")/../lib/lab.sh"
 lab_init
-PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
-[ -x "$PROBE" ] || skip_all "mpquic-probe not built"
+lab_need_probe
 CRAFT=$MPQ_TOP/t/lib/quic-craft.py
 
 probe()

@@ -7,14 +7,8 @@ set -u
 # shellcheck source=t/lib/lab.sh
 . "$(dirname "$0")/../lib/lab.sh"
 lab_init
-PROBE=${MPQUIC_PROBE:-$MPQ_BUILD/tools/mpquic-probe}
-[ -x "$PROBE" ] || skip_all "mpquic-probe not built"
+lab_need_probe
 N=200
-
-rss_kb()
-{
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
 
 tunnels_up()
 {
@@ -36,7 +30,7 @@ spid=$(ns_bg srv "$T/server.log" env -u MALLOC_PERTURB_ "$MPQUICD" -c "$T/server
 wait_until 5 test -S "$T/srv.sock"
 ok $? "server with $N configured tunnels is running"
 sleep 0.5
-rss0=$(rss_kb "$spid")
+rss0=$(rss_kib "$spid")
 
 t0=$EPOCHREALTIME
 ns_bg cli "$T/probe.log" "$PROBE" --server "$LAB_SRV:$LAB_PORT" --name vps.mpquic.test \
@@ -46,7 +40,7 @@ wait_until 60 tunnels_up $N
 ok $? "all $N tunnels are up on the server"
 t1=$EPOCHREALTIME
 is "$(lab_q "$T/srv.sock" "s['listener']['connections']")" $N "the server has $N connections"
-rss1=$(rss_kb "$spid")
+rss1=$(rss_kib "$spid")
 is "$(lab_q "$T/srv.sock" "s['clients'][1]['connections']")" $N "all counted for edge2"
 wait_until 30 sh -c "! kill -0 $(cat "$T/probe.pid") 2>/dev/null"
 out=$(cat "$T/probe.log")

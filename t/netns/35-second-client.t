@@ -27,13 +27,6 @@ delta()
 	echo $((${1:-0} - ${2:-0}))
 }
 
-# q_ge SOCK EXPR MIN: the status value EXPR has reached MIN
-# shellcheck disable=SC2317 # called through wait_until
-q_ge()
-{
-	[ "$(lab_q "$1" "$2" 2>/dev/null || echo 0)" -ge "$3" ]
-}
-
 # count_ge MIN CMD...: CMD prints a number >= MIN
 # shellcheck disable=SC2317 # called through wait_until
 count_ge()
@@ -183,7 +176,7 @@ wait_until 10 count_ge 3 refusals
 ok $? "the server refused t1 to edge2 from 10.99.2.2 at least 3 times ($(refusals) so far)"
 grep -q "tunnel 't1': server refused the tunnel (HTTP status 403)" "$T/client2.log"
 ok $? "client B logs the 403 for t1"
-wait_until 5 q_ge "$T/cli2.sock" "t['t1']['reconnects']" 2
+wait_until 5 lab_q_ge "$T/cli2.sock" "t['t1']['reconnects']" 2
 ok $? "client B keeps retrying t1 ($(lab_q "$T/cli2.sock" "t['t1']['reconnects']") reconnects)"
 is "$(lab_q "$T/cli2.sock" "t['t1']['state'] != 'up' and t['t1']['last_error']")" \
 	"server refused the tunnel (HTTP status 403)" \
@@ -216,11 +209,11 @@ for e in "${spoofed[@]}" "${legit[@]}"; do
 	ns_exec cli2 python3 "$RAWPKT" send mpqb1 "$src" "$dst" $N "$tag" && sent=$((sent + N))
 done
 is "$sent" "$n_all" "client B wrote $n_all crafted packets into u1's TUN mpqb1"
-wait_until 10 q_ge "$T/cli2.sock" "t['u1']['tx_packets']" $((btx0 + n_all))
+wait_until 10 lab_q_ge "$T/cli2.sock" "t['u1']['tx_packets']" $((btx0 + n_all))
 ok $? "client B's daemon sent them all into u1 ($(delta \
 	"$(lab_q "$T/cli2.sock" "t['u1']['tx_packets']")" "$btx0") >= $n_all)"
 wait_until 10 all_sniffed L4u1 L6u1
-wait_until 5 q_ge "$T/srv.sock" "t['u1']['drops']['spoofed']" $((sp0 + n_spoofed))
+wait_until 5 lab_q_ge "$T/srv.sock" "t['u1']['drops']['spoofed']" $((sp0 + n_spoofed))
 read -r sp1 spu21 <<<"$(lab_q "$T/srv.sock" "$q_u1")"
 is "$(delta "$sp1" "$sp0")" $n_spoofed \
 	"the server counted exactly the $n_spoofed spoofed packets in u1's drops.spoofed"
