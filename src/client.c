@@ -498,6 +498,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tunnel *t = container_of(w, struct tunnel, tun_watcher);
 	uint8_t *scratch = t->cl->scratch;
+	uint64_t now = mpq_now_ns(); /* the queue's timestamp for the whole batch */
 
 	(void)loop;
 	(void)revents;
@@ -506,7 +507,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ssize_t n;
 
 		if (t->conn && t->state == TUNNEL_UP)
-			slot = conn_queue_reserve(t->conn); /* counts queue-full drops */
+			slot = conn_queue_reserve(t->conn); /* NULL without a session (counted) */
 		n = tun_read(&t->tun, slot ? slot : scratch, slot ? t->mtu : MPQ_PKT_MAX);
 		if (n < 0)
 			break;
@@ -520,7 +521,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			send_too_big(&t->tun, slot, (size_t)n, conn_max_inner(t->conn));
 			continue;
 		}
-		conn_queue_commit(t->conn, (size_t)n);
+		conn_queue_commit(t->conn, (size_t)n, now); /* counts queue-full drops */
 	}
 	if (t->conn && t->state == TUNNEL_UP)
 		conn_write(t->conn);

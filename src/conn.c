@@ -1231,8 +1231,8 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
 	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
-	dcap_init(&c->dcap, (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS);
 	c->txq_slot = p->mtu;
+	dcap_init(&c->dcap, (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS);
 	if (p->mtu == 0 || p->mtu > FQQ_MAX_SLOT) {
 		rv = -EINVAL;
 		goto err_free;
@@ -1384,9 +1384,9 @@ uint8_t *conn_queue_reserve(struct conn *c)
 	return fqq_reserve(c->txq);
 }
 
-void conn_queue_commit(struct conn *c, size_t len)
+void conn_queue_commit(struct conn *c, size_t len, uint64_t now_ns)
 {
-	c->stats.drops[CONN_DROP_QUEUE_FULL] += fqq_commit(c->txq, len, mpq_now_ns());
+	c->stats.drops[CONN_DROP_QUEUE_FULL] += fqq_commit(c->txq, len, now_ns);
 }
 
 size_t conn_max_inner(const struct conn *c)

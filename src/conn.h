@@ -130,12 +130,13 @@ int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);
 
 /*
  * Datagram send queue (lib/fqq.h: flow queuing with CoDel): reserve a slot of conn_mtu()
- * bytes, fill it, commit its length. conn_queue_reserve() returns NULL only when there is no
- * session (counted); a full queue makes room at commit by dropping the oldest packet of its
- * longest flow (counted as queue_full).
+ * bytes, fill it, commit its length with the time it was read (CLOCK_MONOTONIC ns; one reading
+ * may serve a whole batch). conn_queue_reserve() returns NULL only when there is no session
+ * (counted); a full queue makes room at commit by dropping the oldest packet of its longest
+ * flow (counted as queue_full).
  */
 uint8_t *conn_queue_reserve(struct conn *c);
-void conn_queue_commit(struct conn *c, size_t len);
+void conn_queue_commit(struct conn *c, size_t len, uint64_t now_ns);
 /* Largest inner packet that fits one DATAGRAM frame on this connection. */
 size_t conn_max_inner(const struct conn *c);
 

@@ -696,6 +696,7 @@ static void send_too_big(struct server *s, const uint8_t *pkt, size_t len, size_
 static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct server *s = container_of(w, struct server, tun_watcher);
+	uint64_t now = mpq_now_ns(); /* the queues' timestamp for the whole batch */
 
 	(void)loop;
 	(void)revents;
@@ -710,8 +711,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			uint64_t sup;
 
 			/* Not EAGAIN: say so (rate-limited) rather than spin without a word. */
-			if (n != -EAGAIN &&
-			    ratelimit_ok(&s->rl_garbage, mpq_now_ns() / 1000000, &sup))
+			if (n != -EAGAIN && ratelimit_ok(&s->rl_garbage, now / 1000000, &sup))
 				log_err("server TUN '%s': read failed: %s", s->tun.name,
 					strerror((int)-n));
 			break;
@@ -734,11 +734,11 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			send_too_big(s, s->scratch, (size_t)n, conn_max_inner(sc->conn), &ip);
 			continue;
 		}
-		slot = conn_queue_reserve(sc->conn); /* counts queue-full drops */
+		slot = conn_queue_reserve(sc->conn); /* NULL without a session (counted) */
 		if (!slot)
 			continue;
 		memcpy(slot, s->scratch, (size_t)n);
-		conn_queue_commit(sc->conn, (size_t)n);
+		conn_queue_commit(sc->conn, (size_t)n, now); /* counts queue-full drops */
 		mark_dirty(sc);
 	}
 	flush_dirty(s);
