@@ -243,8 +243,7 @@ static uint64_t delay_cap(struct conn *c, ngtcp2_tstamp ts, uint64_t *ret_inflig
  * One probe datagram (docs/protocol.md, Extensions) into dst: > 0 written, 0 when the
  * congestion window or pacing holds it back (it stays pending), < 0 a fatal ngtcp2 error.
  */
-static ngtcp2_ssize write_probe(struct conn *c, ngtcp2_pkt_info *pi, uint8_t *dst,
-				ngtcp2_tstamp ts)
+static ngtcp2_ssize write_probe(struct conn *c, ngtcp2_pkt_info *pi, uint8_t *dst, ngtcp2_tstamp ts)
 {
 	uint8_t body[MPQ_PROBE_LEN];
 	uint64_t stamp = ts;
@@ -266,11 +265,13 @@ static ngtcp2_ssize write_probe(struct conn *c, ngtcp2_pkt_info *pi, uint8_t *ds
 		{.base = c->probe_hdr, .len = c->probe_hdr_len},
 		{.base = body, .len = sizeof(body)},
 	};
-	n = ngtcp2_conn_writev_datagram(c->qc, &c->ps.path, pi, dst, MPQ_MAX_UDP_PAYLOAD,
-					&accepted, NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, dv, 2, ts);
+	n = ngtcp2_conn_writev_datagram(c->qc, &c->ps.path, pi, dst, MPQ_MAX_UDP_PAYLOAD, &accepted,
+					NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, dv, 2, ts);
 	if (accepted) {
 		c->probe_pending = false;
 		c->path.last_dgram_tx_ns = ts;
+		if (!c->path.unacked_since_ns)
+			c->path.unacked_since_ns = ts;
 		c->stats.probes++;
 		if (n > 0)
 			c->stats.probe_bytes += (uint64_t)n;
@@ -408,6 +409,8 @@ int conn_write(struct conn *c)
 				NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, dv, 2, ts);
 			if (accepted) {
 				c->path.last_dgram_tx_ns = ts;
+				if (!c->path.unacked_since_ns)
+					c->path.unacked_since_ns = ts;
 				c->stats.tx_packets++;
 				c->stats.tx_bytes += plen;
 				fqq_pop(c->txq);
@@ -1215,6 +1218,7 @@ static int ack_datagram_cb(ngtcp2_conn *qc, uint64_t dgram_id, void *user_data)
 	(void)dgram_id;
 	c->path.dgram_acked++;
 	c->path.last_ack_ns = mpq_now_ns();
+	c->path.unacked_since_ns = 0;
 	return 0;
 }
 
