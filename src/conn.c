@@ -1656,6 +1656,9 @@ void conn_stats_add(struct conn_stats *to, const struct conn_stats *from)
 	to->rx_bytes += from->rx_bytes;
 	for (int i = 0; i < CONN_DROP__N; i++)
 		to->drops[i] += from->drops[i];
+	to->probes += from->probes;
+	to->probe_bytes += from->probe_bytes;
+	to->dup_dropped += from->dup_dropped;
 }
 
 void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, json_t *obj)
@@ -1675,4 +1678,9 @@ void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, jso
 		json_object_set_new(drops, drop_names[i],
 				    json_integer((json_int_t)(a->drops[i] + b->drops[i])));
 	json_object_set_new(obj, "drops", drops);
+	json_object_set_new(obj, "probes", json_integer((json_int_t)(a->probes + b->probes)));
+	json_object_set_new(obj, "probe_bytes",
+			    json_integer((json_int_t)(a->probe_bytes + b->probe_bytes)));
+	json_object_set_new(obj, "dup_dropped",
+			    json_integer((json_int_t)(a->dup_dropped + b->dup_dropped)));
 }
