@@ -39,6 +39,7 @@
 #   folab_probe_ready OUT       wait (5 s) for that probe's first echo
 #   folab_fault_drops N         packets the fault rule of router N has dropped
 #   jget KEY FILE               a field of the JSON object in FILE
+#   fo_delta NEW OLD            NEW - OLD, "none" unless both are integers
 #   now_s                       wall clock, seconds with fractions
 #   elapsed T0                  seconds since T0 (one decimal)
 
@@ -300,6 +301,17 @@ folab_probe_bg()
 folab_probe_ready()
 {
 	wait_until 5 test -e "$1.ready"
+}
+
+# fo_delta NEW OLD: NEW - OLD, or "none" when either is not an integer (a status field that
+# is missing), which then fails any cmp_ok
+fo_delta()
+{
+	if [[ ${1:-} =~ ^-?[0-9]+$ && ${2:-} =~ ^-?[0-9]+$ ]]; then
+		echo $(($1 - $2))
+	else
+		echo none
+	fi
 }
 
 # jget KEY FILE: a field of the JSON object in FILE

@@ -42,7 +42,7 @@ folab_fault 1 clear
 wait_until 10 eval "! ns_alive $pid"
 diag "probe during the flapping (not judged): $(cat "$T/flap.json")"
 
-moves=$(($(folab_cls critical moves) - ${m_cr:-0}))
+moves=$(fo_delta "$(folab_cls critical moves)" "$m_cr")
 diag "critical: $moves moves (status), $(($(folab_moves_log critical | wc -l) - l_cr)) logged;" \
 	"last: $(folab_cls critical last_move)"
 folab_moves_log critical | tail -n 4 | while IFS= read -r l; do diag "$l"; done
@@ -55,7 +55,7 @@ wait_until 30 eval 'folab_all_up && [ "$(folab_cls critical active)" = cr1 ]'
 ok $? "after the flapping the class is back on cr1 ($(elapsed "$t_c") s)"
 is "$(folab_cls bulk active) $(folab_cls default active)" "bk2 df3" \
 	"bulk and default still ride bk2 and df3"
-is "$(($(folab_cls bulk moves) - ${m_bk:-0})) $(($(folab_cls default moves) - ${m_df:-0}))" \
+is "$(fo_delta "$(folab_cls bulk moves)" "$m_bk") $(fo_delta "$(folab_cls default moves)" "$m_df")" \
 	"0 0" "bulk and default made no move"
 is "$(grep -cE "class '(bulk|default)': moves from" "$T/client.log")" "$l_other" \
 	"no move of bulk or default in the log"
