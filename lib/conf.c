@@ -1228,6 +1228,55 @@ static void parse_classifier(struct loader *l, json_t *v)
 }
 
 /* Append tunnel index t to class k's list (room for every tunnel was made). */
+static const struct name_val policies[] = {
+	{"failover", CONF_POLICY_FAILOVER},
+	{"lowest-rtt", CONF_POLICY_LOWEST_RTT},
+	{"duplicate", CONF_POLICY_DUPLICATE},
+	{NULL, 0},
+};
+
+/* A value that is 0 ("automatic") or within lo..hi. */
+static void get_auto_uint(struct loader *l, const char *path, const json_t *v, uint32_t lo,
+			  uint32_t hi, uint32_t *ret)
+{
+	uint32_t x;
+
+	if (!get_uint(l, path, v, 0, hi, &x))
+		return;
+	if (x && x < lo)
+		errf(l, path, "%" PRIu32 " out of range: 0 (automatic) or %" PRIu32 "..%" PRIu32, x,
+		     lo, hi);
+	else
+		*ret = x;
+}
+
+/* policy and the path-health keys of one class (lib/health.h). */
+static void parse_class_health(struct loader *l, const char *p, json_t *o, struct conf_class *k)
+{
+	struct conf_health *h = &k->health;
+	char q[PATH_LEN];
+	json_t *x;
+	int r;
+
+	if ((x = json_object_get(o, "policy")) && get_enum(l, kpath(q, p, "policy"), x, policies, &r))
+		k->policy = (enum conf_policy)r;
+	if ((x = json_object_get(o, "probe_interval_ms")))
+		get_uint(l, kpath(q, p, "probe_interval_ms"), x, 10, 60000, &h->probe_interval_ms);
+	if ((x = json_object_get(o, "silence_ms")))
+		get_auto_uint(l, kpath(q, p, "silence_ms"), x, 50, 600000, &h->silence_ms);
+	if ((x = json_object_get(o, "loss_pct")))
+		get_uint(l, kpath(q, p, "loss_pct"), x, 0, 100, &h->loss_pct);
+	if ((x = json_object_get(o, "max_rtt_ms")))
+		get_uint(l, kpath(q, p, "max_rtt_ms"), x, 0, 60000, &h->max_rtt_ms);
+	if ((x = json_object_get(o, "recover_ms")))
+		get_auto_uint(l, kpath(q, p, "recover_ms"), x, 100, 3600000, &h->recover_ms);
+	if (h->silence_ms && h->silence_ms < h->probe_interval_ms)
+		errf(l, kpath(q, p, "silence_ms"),
+		     "%" PRIu32 " is shorter than probe_interval_ms %" PRIu32
+		     ": every quiet interval would look like an outage",
+		     h->silence_ms, h->probe_interval_ms);
+}
+
 static void class_add_tunnel(struct conf_class *k, size_t t)
 {
 	k->tunnels[k->n_tunnels++] = t;
@@ -1235,7 +1284,10 @@ static void class_add_tunnel(struct conf_class *k, size_t t)
 
 static void parse_classes(struct loader *l, json_t *v)
 {
-	static const char *const keys[] = {"name", "default", "match", "tunnels", NULL};
+	static const char *const keys[] = {"name",	       "default",	  "match",
+					   "tunnels",	       "policy",	  "probe_interval_ms",
+					   "silence_ms",       "loss_pct",	  "max_rtt_ms",
+					   "recover_ms",       NULL};
 	struct conf *c = l->c;
 	size_t n = get_array(l, "classes", v, CONF_MAX_CLASSES, false);
 	char p[PATH_LEN], q[PATH_LEN], r[PATH_LEN], nb[VAL_LEN], kb[KNOWN_LEN];
@@ -1252,9 +1304,11 @@ static void parse_classes(struct loader *l, json_t *v)
 
 		ipath(p, "classes", i);
 		k->match.proto = -1;
+		k->health = (struct conf_health){.probe_interval_ms = 100, .loss_pct = 10};
 		if (!want_object(l, p, o))
 			continue;
 		check_keys(l, p, o, keys, NULL, NULL);
+		parse_class_health(l, p, o, k);
 		if ((x = required(l, p, o, "name")) && get_name(l, kpath(q, p, "name"), x, &s))
 			strcpy(k->name, s);
 		if ((x = json_object_get(o, "default")))
@@ -1319,7 +1373,7 @@ static void resolve_classes(struct loader *l)
 {
 	struct conf *c = l->c;
 	struct conf_classifier *k = &c->classifier;
-	char p[PATH_LEN], nb[VAL_LEN], nb2[VAL_LEN], kb[KNOWN_LEN];
+	char p[PATH_LEN], p2[PATH_LEN], nb[VAL_LEN], nb2[VAL_LEN], kb[KNOWN_LEN];
 
 	for (size_t i = 0; i < c->n_tunnels && l->tunnel_class; i++) {
 		struct conf_tunnel *t = &c->tunnels[i];
@@ -1347,6 +1401,20 @@ static void resolve_classes(struct loader *l)
 			     "no tunnel carries class %s (list them in \"tunnels\" or set "
 			     "\"class\" on a tunnel)",
 			     sq(c->classes[i].name, nb, sizeof(nb)));
+	}
+	for (size_t i = 0; i < c->n_classes; i++) {
+		const struct conf_class *k2 = &c->classes[i];
+		bool two = false;
+
+		if (k2->policy != CONF_POLICY_DUPLICATE || !k2->n_tunnels)
+			continue;
+		for (size_t a = 1; a < k2->n_tunnels && !two; a++)
+			two = c->tunnels[k2->tunnels[a]].wan != c->tunnels[k2->tunnels[0]].wan;
+		if (!two)
+			errf(l, kpath(p, ipath(p2, "classes", i), "policy"),
+			     "\"duplicate\" needs tunnels on at least two different WANs in "
+			     "class %s",
+			     sq(k2->name, nb, sizeof(nb)));
 	}
 
 	if (c->n_classes && k->mark_mask) {
@@ -1493,7 +1561,9 @@ static void parse_srv_tunnel(struct loader *l, const char *p, json_t *o, struct 
 	check_keys(l, p, o, keys, NULL, NULL);
 	if ((x = required(l, p, o, "name")) && get_name(l, kpath(q, p, "name"), x, &s))
 		strcpy(t->name, s);
-	if ((x = required(l, p, o, "address")))
+	t->group = -1;
+	/* required unless the tunnel is in a group: checked in parse_groups() */
+	if ((x = json_object_get(o, "address")))
 		get_prefix_list(l, kpath(q, p, "address"), x, MPQ_PREFIX_KEEP_HOST, true,
 				&t->address, &t->n_address);
 	if ((x = json_object_get(o, "routes")))
@@ -1504,12 +1574,122 @@ static void parse_srv_tunnel(struct loader *l, const char *p, json_t *o, struct 
 			  &t->delay_target_us);
 }
 
+static struct mpq_prefix *copy_prefixes(struct loader *l, const struct mpq_prefix *a, size_t n)
+{
+	struct mpq_prefix *r;
+
+	if (!n)
+		return NULL;
+	r = alloc_array(l, n, sizeof(*r));
+	if (r)
+		memcpy(r, a, n * sizeof(*r));
+	return r;
+}
+
+/*
+ * clients[i].groups: tunnels of client i sharing inner addresses. The group's addresses and
+ * routes are copied into each member; a member has none of its own.
+ */
+static void parse_groups(struct loader *l, const char *cp, size_t ci, json_t *v, size_t cap)
+{
+	static const char *const keys[] = {"name", "address", "routes", "tunnels", NULL};
+	struct conf *c = l->c;
+	struct conf_client *cl = &c->clients[ci];
+	char p[PATH_LEN], q[PATH_LEN], r[PATH_LEN], nb[VAL_LEN], kb[KNOWN_LEN];
+	size_t n = v ? get_array(l, kpath(p, cp, "groups"), v, CONF_MAX_TUNNELS, false) : 0;
+	char gp[PATH_LEN];
+
+	snprintf(gp, sizeof(gp), "%s", p);
+	cl->first_group = c->n_srv_groups;
+	for (size_t i = 0; i < n && c->n_srv_groups < cap; i++) {
+		struct conf_srv_group *g = &c->srv_groups[c->n_srv_groups];
+		json_t *o = json_array_get(v, i), *x;
+		struct mpq_prefix *addr = NULL, *routes = NULL;
+		size_t n_addr = 0, n_routes = 0;
+		const char *s;
+
+		ipath(p, gp, i);
+		g->client = ci;
+		cl->n_groups++;
+		c->n_srv_groups++;
+		if (!want_object(l, p, o))
+			continue;
+		check_keys(l, p, o, keys, NULL, NULL);
+		if ((x = required(l, p, o, "name")) && get_name(l, kpath(q, p, "name"), x, &s)) {
+			for (size_t j = cl->first_group; j + 1 < c->n_srv_groups; j++)
+				if (strcmp(c->srv_groups[j].name, s) == 0)
+					errf(l, q, "%s is already used by %s[%zu]",
+					     sq(s, nb, sizeof(nb)), gp, j - cl->first_group);
+			strcpy(g->name, s);
+		}
+		if ((x = required(l, p, o, "address")))
+			get_prefix_list(l, kpath(q, p, "address"), x, MPQ_PREFIX_KEEP_HOST, true,
+					&addr, &n_addr);
+		if ((x = json_object_get(o, "routes")))
+			get_prefix_list(l, kpath(q, p, "routes"), x, MPQ_PREFIX_STRICT, false,
+					&routes, &n_routes);
+		if ((x = required(l, p, o, "tunnels"))) {
+			size_t nt = get_array(l, kpath(q, p, "tunnels"), x, CONF_MAX_TUNNELS, true);
+
+			g->tunnels = alloc_array(l, nt ? nt : 1, sizeof(*g->tunnels));
+			for (size_t j = 0; j < nt && g->tunnels; j++) {
+				struct conf_srv_tunnel *t = NULL;
+
+				ipath(r, q, j);
+				if (!get_name(l, r, json_array_get(x, j), &s))
+					continue;
+				for (size_t k = 0; k < cl->n_tunnels; k++)
+					if (strcmp(c->srv_tunnels[cl->first_tunnel + k].name, s) == 0)
+						t = &c->srv_tunnels[cl->first_tunnel + k];
+				if (!t) {
+					errf(l, r, "unknown tunnel %s (known: %s)",
+					     sq(s, nb, sizeof(nb)),
+					     NAMES(kb, c->srv_tunnels + cl->first_tunnel,
+						   cl->n_tunnels));
+					continue;
+				}
+				if (t->group >= 0) {
+					errf(l, r, "tunnel %s already belongs to %s[%zu]",
+					     sq(s, nb, sizeof(nb)), gp,
+					     (size_t)t->group - cl->first_group);
+					continue;
+				}
+				if (t->n_address || t->n_routes) {
+					errf(l, r,
+					     "tunnel %s has addresses or routes of its own; a "
+					     "tunnel in a group takes the group's",
+					     sq(s, nb, sizeof(nb)));
+					continue;
+				}
+				t->group = (int)(g - c->srv_groups);
+				g->tunnels[g->n_tunnels++] = (size_t)(t - c->srv_tunnels);
+				t->address = copy_prefixes(l, addr, n_addr);
+				t->n_address = t->address ? n_addr : 0;
+				t->routes = copy_prefixes(l, routes, n_routes);
+				t->n_routes = t->routes ? n_routes : 0;
+			}
+		}
+		free(addr);
+		free(routes);
+	}
+	for (size_t k = 0; k < cl->n_tunnels; k++) {
+		const struct conf_srv_tunnel *t = &c->srv_tunnels[cl->first_tunnel + k];
+
+		if (t->group < 0 && !t->n_address) {
+			char tp[PATH_LEN];
+
+			errf(l, kpath(p, ipath(tp, kpath(q, cp, "tunnels"), k), "address"),
+			     "required (or list the tunnel in one of %s.groups)", cp);
+		}
+	}
+}
+
 static void parse_clients(struct loader *l, json_t *v)
 {
-	static const char *const keys[] = {"identity", "tunnels", NULL};
+	static const char *const keys[] = {"identity", "tunnels", "groups", NULL};
 	struct conf *c = l->c;
 	char p[PATH_LEN], q[PATH_LEN], r[PATH_LEN], vb[VAL_LEN];
-	size_t n, total = 0;
+	size_t n, total = 0, groups = 0;
 
 	if (!v) {
 		errf(l, "clients", "required (at least one client)");
@@ -1518,18 +1698,25 @@ static void parse_clients(struct loader *l, json_t *v)
 	n = get_array(l, "clients", v, CONF_MAX_CLIENTS, true);
 	for (size_t i = 0; i < n; i++) {
 		json_t *ts = json_object_get(json_array_get(v, i), "tunnels");
+		json_t *gs = json_object_get(json_array_get(v, i), "groups");
 
 		if (json_is_array(ts))
 			total += json_array_size(ts) < CONF_MAX_TUNNELS ? json_array_size(ts)
 									: CONF_MAX_TUNNELS;
+		if (json_is_array(gs))
+			groups += json_array_size(gs) < CONF_MAX_TUNNELS ? json_array_size(gs)
+									 : CONF_MAX_TUNNELS;
 	}
+	if (groups > CONF_MAX_TUNNELS)
+		groups = CONF_MAX_TUNNELS; /* more than tunnels: reported per client */
 	if (total > CONF_MAX_TUNNELS) {
 		errf(l, "clients", "%zu tunnels in all, at most %d", total, CONF_MAX_TUNNELS);
 		total = CONF_MAX_TUNNELS;
 	}
 	c->clients = alloc_array(l, n, sizeof(*c->clients));
 	c->srv_tunnels = alloc_array(l, total, sizeof(*c->srv_tunnels));
-	if (!c->clients || (total && !c->srv_tunnels))
+	c->srv_groups = groups ? alloc_array(l, groups, sizeof(*c->srv_groups)) : NULL;
+	if (!c->clients || (total && !c->srv_tunnels) || (groups && !c->srv_groups))
 		return;
 	c->n_clients = n;
 	for (size_t i = 0; i < n; i++) {
@@ -1564,6 +1751,7 @@ static void parse_clients(struct loader *l, json_t *v)
 				parse_srv_tunnel(l, ipath(r, q, j), json_array_get(x, j), t);
 			}
 		}
+		parse_groups(l, p, i, json_object_get(o, "groups"), groups);
 	}
 	for (size_t j = 1; j < c->n_clients; j++) {
 		for (size_t i = 0; i < j && c->clients[j].identity[0]; i++) {
@@ -1622,6 +1810,13 @@ static const char *ov_path(const struct conf *c, const struct ov_entry *e, char 
 {
 	const struct conf_srv_tunnel *t = &c->srv_tunnels[e->tunnel];
 
+	if (t->group >= 0) {
+		snprintf(buf, PATH_LEN, "clients[%zu].groups[%zu].%s[%zu]", t->client,
+			 (size_t)t->group - c->clients[t->client].first_group,
+			 e->route ? "routes" : "address", e->k);
+		return buf;
+	}
+
 	snprintf(buf, PATH_LEN, "clients[%zu].tunnels[%zu].%s[%zu]", t->client,
 		 e->tunnel - c->clients[t->client].first_tunnel, e->route ? "routes" : "address",
 		 e->k);
@@ -1653,6 +1848,9 @@ static void check_overlaps(struct loader *l)
 	for (size_t t = 0; t < c->n_srv_tunnels; t++) {
 		const struct conf_srv_tunnel *st = &c->srv_tunnels[t];
 
+		/* a group's prefixes once, with its first member */
+		if (st->group >= 0 && c->srv_groups[st->group].tunnels[0] != t)
+			continue;
 		for (int r = 0; r < 2; r++) {
 			const struct mpq_prefix *list = r ? st->routes : st->address;
 			size_t cnt = r ? st->n_routes : st->n_address;
@@ -1986,6 +2184,9 @@ void conf_free(struct conf *c)
 		free(c->srv_tunnels[i].routes);
 	}
 	free(c->srv_tunnels);
+	for (size_t i = 0; i < c->n_srv_groups; i++)
+		free(c->srv_groups[i].tunnels);
+	free(c->srv_groups);
 	free(c);
 }
 
@@ -2011,6 +2212,14 @@ const char *conf_cc_name(enum conf_cc cc)
 		return "reno";
 	}
 	return "unknown";
+}
+
+const char *conf_policy_name(enum conf_policy p)
+{
+	for (const struct name_val *nv = policies; nv->name; nv++)
+		if (nv->val == (int)p)
+			return nv->name;
+	return "?";
 }
 
 int conf_find_tunnel(const struct conf *c, const char *name)

@@ -50,6 +50,22 @@ enum conf_gw_mode {
 	CONF_GW_STATIC,	  /* the address in conf_wan.gateway */
 };
 
+/* How a class uses its tunnels (docs/configuration.md, classes[].policy). */
+enum conf_policy {
+	CONF_POLICY_FAILOVER = 0, /* the first healthy tunnel in list order */
+	CONF_POLICY_LOWEST_RTT,	  /* the healthy tunnel with the lowest RTT (with hysteresis) */
+	CONF_POLICY_DUPLICATE,	  /* every packet on the two best tunnels on different WANs */
+};
+
+/* Path health of the tunnels of a class (lib/health.h); 0 = automatic where allowed. */
+struct conf_health {
+	uint32_t probe_interval_ms; /* default 100 */
+	uint32_t silence_ms;	    /* 0 = max(300, 3 * probe_interval_ms) */
+	uint32_t loss_pct;	    /* default 10; 0 = loss is not judged */
+	uint32_t max_rtt_ms;	    /* 0 = off */
+	uint32_t recover_ms;	    /* 0 = max(1000, 10 * probe_interval_ms) */
+};
+
 enum conf_retry {
 	CONF_RETRY_AUTO = 0, /* Retry only past limits.max_handshakes half-open handshakes */
 	CONF_RETRY_ALWAYS,
@@ -114,6 +130,8 @@ struct conf_class {
 	size_t n_tunnels;
 	uint32_t mark;	/* fwmark value (inside classifier.mark_mask), assigned in order */
 	uint32_t table; /* routing table id for this class */
+	enum conf_policy policy;
+	struct conf_health health;
 };
 
 /* Client side tunnel: one QUIC connection + CONNECT-IP session + TUN device. */
@@ -134,12 +152,27 @@ struct conf_srv_tunnel {
 	struct mpq_prefix *routes; /* owned; prefixes behind the client (allowed sources) */
 	size_t n_routes;
 	uint32_t delay_target_us; /* delay_target_ms (downstream); default: defaults' */
+	int group;		  /* index into conf.srv_groups, or -1 */
+};
+
+/*
+ * Server side group: tunnels of one client that share inner addresses (copied into each
+ * member's address and routes), so that a class keeps its addresses when it moves between
+ * them. Return traffic goes through the member the client used last.
+ */
+struct conf_srv_group {
+	char name[CONF_NAME_MAX + 1]; /* unique within its client */
+	size_t client;		      /* index into conf.clients */
+	size_t *tunnels;	      /* owned; indexes into conf.srv_tunnels */
+	size_t n_tunnels;
 };
 
 struct conf_client {
 	char identity[CONF_IDENTITY_MAX + 1];
 	size_t first_tunnel; /* this client's tunnels: srv_tunnels[first .. first + n) */
 	size_t n_tunnels;
+	size_t first_group; /* this client's groups: srv_groups[first .. first + n) */
+	size_t n_groups;
 };
 
 struct conf_classifier {
@@ -194,6 +227,8 @@ struct conf {
 	size_t n_clients;
 	struct conf_srv_tunnel *srv_tunnels; /* owned */
 	size_t n_srv_tunnels;
+	struct conf_srv_group *srv_groups; /* owned */
+	size_t n_srv_groups;
 	struct conf_limits limits;
 };
 
@@ -217,6 +252,7 @@ void conf_free(struct conf *c);
 void conf_errors_done(struct conf_errors *errs);
 
 const char *conf_cc_name(enum conf_cc cc);
+const char *conf_policy_name(enum conf_policy p);
 
 /* Lookups: index or -1. */
 int conf_find_tunnel(const struct conf *c, const char *name);
