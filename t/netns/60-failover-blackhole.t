@@ -60,7 +60,7 @@ trial()
 for i in $(seq $TRIALS); do
 	wait_until 20 settled
 	ok $? "trial $i: all tunnels up, critical on cr1" ||
-		diag "$(lab_q "$CLI_SOCK" "[(x['name'], x['state']) for x in s['tunnels']]")"
+		diag "$(folab_states)"
 	trial "default-$i"
 	gap=$(jget longest_gap_ms "$T/default-$i.json")
 	cmp_ok "${gap%.*}" -le 1000 "trial $i (shipped defaults): longest gap in ms"

@@ -24,18 +24,6 @@ ok 0 "lab up: nine tunnels over three WANs (groups: $FOLAB_GROUPS)"
 folab_probe_echo >/dev/null
 wait_until 5 ns_listening inet udp $FO_PROBE_PORT || bail_out "the probe echo does not listen"
 
-# moved_off TUNNEL: the critical class rides something else (sets MOVED_AT, the wall clock
-# of the move: the poll's time minus last_move.ago_s when the status has it)
-moved_off()
-{
-	local out
-	out=$(lab_q "$CLI_SOCK" "(lambda k: '%s %s' % (k['active'], (k.get('last_move') or {}).get('ago_s', 0)))({k['name']: k for k in s['classes']}['critical'])" 2>/dev/null) ||
-		return 1
-	[ "${out% *}" != "$1" ] || return 1
-	MOVED_AT=$(python3 -c "print($EPOCHREALTIME - float('${out#* }' or 0))")
-	MOVED_TO=${out% *}
-}
-
 # ---- 1. shipped defaults ----
 act=$(folab_cls critical active)
 w=$(folab_wan_of "$act")
@@ -45,7 +33,7 @@ sleep $LIGHT1
 folab_fault "$w" brownout 30
 t_b=$(now_s)
 MOVED_AT='' MOVED_TO=''
-wait_until 6 moved_off "$act"
+wait_until 6 folab_moved_off critical "$act"
 moved=$?
 health=$(folab_tun "$act" health)
 wait_until $((PROBE_S + 5)) eval "! ns_alive $pid"
@@ -69,8 +57,8 @@ loss_x1000=$(python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print(int(1
 cmp_ok "$loss_x1000" -lt 1000 "round trips lost after the move (% x 1000)"
 sent_after=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sent"])' "$after")
 cmp_ok "$sent_after" -ge 500 "at least 5 s of probing after the move (probes)"
-like "$health" "'state': '(degraded|down)'" "the browned-out tunnel's health is degraded or down"
-like "$health" "'reason': '[^']+'" "with a reason"
+like "$health" '"state":"(degraded|down)"' "the browned-out tunnel's health is degraded or down"
+like "$health" '"reason":"[^"]+"' "with a reason"
 
 # ---- 2. policy duplicate ----
 wait_until 20 folab_all_up

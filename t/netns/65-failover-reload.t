@@ -20,7 +20,8 @@ wait_until 5 ns_listening inet udp $FO_PROBE_PORT || bail_out "the probe echo do
 # every tunnel's local port and reconnect count, one line
 conns()
 {
-	lab_q "$CLI_SOCK" "' '.join('%s:%s:%s' % (x['name'], x['local'].rsplit(':', 1)[1], x['reconnects']) for x in sorted(s['tunnels'], key=lambda x: x['name']))"
+	folab_q "$CLI_SOCK" '[.tunnels | sort_by(.name)[] |
+		"\(.name):\(.local | split(":") | last):\(.reconnects)"] | join(" ")'
 }
 before=$(conns)
 is "$(folab_cls critical policy)" failover "critical starts on policy failover"

@@ -28,14 +28,15 @@ ns_bg srv "$T/sniff-srv.log" python3 "$RAWPKT" sniff mpqs0 "$T/srv.sniff" 120 >/
 wait_until 5 test -s "$T/srv.sniff"
 ok $? "sniffer on the server's TUN ready"
 sniffed() { python3 "$RAWPKT" count "$T/srv.sniff" "$1"; }
-srvq() { lab_q "$SRV_SOCK" "t['$1']['$2']"; }
-cliq() { lab_q "$CLI_SOCK" "t['$1']['$2']"; }
+cliq() { folab_tun "$1" "$2"; }
+spoofed() { folab_tun "$1" drops.spoofed "$SRV_SOCK"; }
+spoofed_cr() { folab_q "$SRV_SOCK" '[.tunnels[] | select(.name | test("^cr")) | .drops.spoofed] | add'; }
 
 # send TUNNEL TAG SRC COUNT: COUNT packets from SRC to the server into the client's TUN
 send() { ns_exec cli python3 "$RAWPKT" send "mpq-$1" "$3" 10.200.0.1 "$4" "$2"; }
 
-sp_bk=$(lab_q "$SRV_SOCK" "t['bk2']['drops']['spoofed']")
-sp_cr=$(lab_q "$SRV_SOCK" "sum(t[n]['drops']['spoofed'] for n in ('cr1', 'cr2', 'cr3'))")
+sp_bk=$(spoofed bk2)
+sp_cr=$(spoofed_cr)
 send bk2 Xcrit 10.200.1.10 $N
 send bk2 Xdef 10.200.1.30 $N
 send bk2 Lbulk 10.200.1.20 $N
@@ -43,14 +44,14 @@ for n in 1 2 3; do
 	send cr$n Lcr$n 10.200.1.10 $N
 done
 wait_until 10 eval '[ "$(sniffed Lcr3)" -ge $N ] && [ "$(sniffed Lbulk)" -ge $N ]'
-wait_until 5 lab_q_ge "$SRV_SOCK" "t['bk2']['drops']['spoofed']" $((sp_bk + 2 * N))
-is "$(fo_delta "$(lab_q "$SRV_SOCK" "t['bk2']['drops']['spoofed']")" "$sp_bk")" $((2 * N)) \
+wait_until 5 eval '[ "$(fo_delta "$(spoofed bk2)" "$sp_bk")" = $((2 * N)) ]'
+is "$(fo_delta "$(spoofed bk2)" "$sp_bk")" $((2 * N)) \
 	"bk2: the server counted exactly the other groups' addresses as spoofed"
 is "$(sniffed Xcrit) $(sniffed Xdef)" "0 0" "none of them reached the server's TUN"
 is "$(sniffed Lbulk)" $N "the bulk group's address on bk2 passes"
 is "$(sniffed Lcr1) $(sniffed Lcr2) $(sniffed Lcr3)" "$N $N $N" \
 	"the critical group's address passes on each of cr1, cr2, cr3"
-is "$(fo_delta "$(lab_q "$SRV_SOCK" "sum(t[n]['drops']['spoofed'] for n in ('cr1', 'cr2', 'cr3'))")" "$sp_cr")" \
+is "$(fo_delta "$(spoofed_cr)" "$sp_cr")" \
 	0 "no spoofed drop on the critical tunnels"
 
 # return_via TUNNEL: one packet from the group address through TUNNEL, then N packets from
