@@ -8,11 +8,19 @@
  * new socket at once, without waiting for a timer. Each tunnel acts alone: one WAN's trouble
  * never touches the tunnels of another.
  *
+ * Path health (lib/health.h) decides which tunnel each class rides: every tunnel measures its
+ * path from QUIC's acknowledgements and losses of datagrams, sending a probe datagram in every
+ * probe interval that carried none, and a class leaves a tunnel that went silent, lossy or slow
+ * (docs/architecture.md, "Failover"). A tunnel that left its classes keeps its connection and
+ * keeps probing, and the class returns once it is healthy again for the hold time.
+ *
  * Timers:
  *   retry_timer (per tunnel): the next connection attempt after a failure (backoff with
  *                             jitter, backoff_min_ms doubling up to backoff_max_ms); while
  *                             waiting for the WAN, a slow safety retry (TUNNEL_WAN_RETRY_S) in
  *                             case a WAN event was missed.
+ *   health_timer (per tunnel): every probe_interval_ms of its class: probe if the interval
+ *                             carried no datagram, judge the path, move classes on a change.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -27,6 +35,8 @@
 #include "client.h"
 #include "conn.h"
 #include "ctl.h"
+#include "dedup.h"
+#include "health.h"
 #include "ippkt.h"
 #include "log.h"
 #include "mpq.h"
@@ -35,6 +45,7 @@
 #include "route.h"
 #include "tun.h"
 #include "udp.h"
+#include "varint.h"
 #include "wan.h"
 
 #define TUN_BATCH    512
@@ -88,14 +99,31 @@ struct tunnel {
 
 	struct conn_stats totals; /* of finished connections */
 	uint64_t drops_no_session;
+
+	struct health health;
+	ev_timer health_timer;
+	struct conn_path seen; /* the connection's counters at the last health tick */
+	int role_sent;	       /* enum mpq_path_role announced on this session, -1: none */
+};
+
+/* What a class rides now (docs/configuration.md, classes[].policy). */
+struct class_state {
+	struct tunnel *active; /* borrowed: its routing table points at this tunnel's TUN */
+	struct tunnel *second; /* borrowed: the duplicate policy's second tunnel, or NULL */
+	uint64_t moves;
+	uint64_t last_move_ns;
+	char last_from[CONF_NAME_MAX + 1], last_to[CONF_NAME_MAX + 1];
+	char last_reason[200];
+	struct dedup *dedup; /* owned: duplicate policy only */
+	uint64_t dup_dropped;
 };
 
 struct client {
 	struct daemon *d;	 /* borrowed */
 	struct tunnel **tunnels; /* owned, each; in conf.tunnels order */
 	size_t n_tunnels;
-	struct wans *wans;	      /* owned; NULL without WANs */
-	struct tunnel **class_active; /* per class: the tunnel its routing table points at */
+	struct wans *wans;	     /* owned; NULL without WANs */
+	struct class_state *cls; /* owned: per class of the configuration */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
 
@@ -117,38 +145,170 @@ static void class_route(struct client *cl, const struct conf_class *k, const str
 	}
 }
 
+/* How good a tunnel is for carrying a class now (health_rank(); 0 without a session). */
+static int tunnel_score(const struct tunnel *t)
+{
+	return t && t->state == TUNNEL_UP ? health_rank(&t->health) : 0;
+}
+
+static struct tunnel *class_tunnel(const struct client *cl, const struct conf_class *k, size_t i)
+{
+	return k->tunnels[i] < cl->n_tunnels ? cl->tunnels[k->tunnels[i]] : NULL;
+}
+
+/* The first tunnel of the best score (failover order). */
+static struct tunnel *pick_failover(const struct client *cl, const struct conf_class *k)
+{
+	struct tunnel *best = NULL;
+
+	for (size_t i = 0; i < k->n_tunnels; i++) {
+		struct tunnel *t = class_tunnel(cl, k, i);
+
+		if (tunnel_score(t) > tunnel_score(best))
+			best = t;
+	}
+	return best;
+}
+
 /*
- * A class rides the first of its tunnels (primary first) that is up: its routing table's
- * default route points at that tunnel's TUN. When that tunnel goes down the class moves to the
- * next one that is up (failover to another WAN), and back when a better one returns. With no
- * tunnel up the route stays on the last one: traffic waits there rather than leaking out of the
- * main table unencrypted.
+ * Among the tunnels of the best score, the lowest smoothed RTT; the current one stays unless
+ * another is better by more than a fifth of its RTT and 2 ms (no moves on jitter).
+ */
+static struct tunnel *pick_lowest_rtt(const struct client *cl, const struct conf_class *k,
+				      struct tunnel *cur)
+{
+	struct tunnel *best = pick_failover(cl, k);
+	int top = tunnel_score(best);
+
+	for (size_t i = 0; best && i < k->n_tunnels; i++) {
+		struct tunnel *t = class_tunnel(cl, k, i);
+
+		if (tunnel_score(t) == top && t->health.have_rtt &&
+		    (!best->health.have_rtt || t->health.srtt_us < best->health.srtt_us))
+			best = t;
+	}
+	if (best && cur && cur != best && tunnel_score(cur) == top && cur->health.have_rtt &&
+	    best->health.srtt_us + MPQ_MAX(2000u, cur->health.srtt_us / 5) >= cur->health.srtt_us)
+		return cur;
+	return best;
+}
+
+/* The duplicate policy's second tunnel: the best usable one on another WAN than first. */
+static struct tunnel *pick_second(const struct client *cl, const struct conf_class *k,
+				  const struct tunnel *first)
+{
+	struct tunnel *best = NULL;
+
+	for (size_t i = 0; first && i < k->n_tunnels; i++) {
+		struct tunnel *t = class_tunnel(cl, k, i);
+
+		if (t && t != first && t->conf->wan != first->conf->wan && tunnel_score(t) >= 2 &&
+		    tunnel_score(t) > tunnel_score(best))
+			best = t;
+	}
+	return best;
+}
+
+/* Why a class leaves old for new, for the log and the status. */
+static void move_reason(const struct conf_class *k, const struct tunnel *old,
+			const struct tunnel *new, char *buf, size_t size)
+{
+	char h[160];
+	uint64_t now = mpq_now_ns();
+
+	if (!old) {
+		snprintf(buf, size, "first tunnel up");
+	} else if (old->state != TUNNEL_UP) {
+		snprintf(buf, size, "%.96s has no session (%.80s)", old->name,
+			 old->last_error[0] ? old->last_error : state_names[old->state]);
+	} else if (tunnel_score(old) < tunnel_score(new)) {
+		snprintf(buf, size, "%.96s %s: %.90s", old->name, health_state_name(old->health.state),
+			 health_describe(&old->health, now, h, sizeof(h)));
+	} else if (k->policy == CONF_POLICY_LOWEST_RTT && tunnel_score(old) == tunnel_score(new)) {
+		snprintf(buf, size, "lower RTT: %.1f ms against %.1f ms", new->health.srtt_us / 1000.,
+			 old->health.srtt_us / 1000.);
+	} else {
+		snprintf(buf, size, "%.96s is %s again and comes first", new->name,
+			 health_state_name(new->health.state));
+	}
+}
+
+/* Tell the server what each session of the class is for now (PATH_ROLE capsule). */
+static void announce_roles(struct client *cl, const struct conf_class *k,
+			   const struct class_state *cs)
+{
+	for (size_t i = 0; i < k->n_tunnels; i++) {
+		struct tunnel *t = class_tunnel(cl, k, i);
+		int role = t == cs->active ? MPQ_ROLE_ACTIVE
+			   : t == cs->second ? MPQ_ROLE_DUPLICATE
+					     : MPQ_ROLE_STANDBY;
+		uint8_t buf[16], *q = buf;
+
+		if (!t || !t->conn || t->state != TUNNEL_UP || t->role_sent == role)
+			continue;
+		q = mpq_varint_put(q, MPQ_CAPSULE_PATH_ROLE);
+		q = mpq_varint_put(q, mpq_varint_len((uint64_t)role));
+		q = mpq_varint_put(q, (uint64_t)role);
+		if (conn_send_capsule(t->conn, buf, (size_t)(q - buf)) == 0) {
+			t->role_sent = role;
+			conn_write(t->conn); /* on failure ops->closed tore the tunnel down */
+		}
+	}
+}
+
+/*
+ * Choose the tunnel(s) a class rides, by its policy and the tunnels' health (lib/health.h),
+ * and point its routing table's default route at the chosen tunnel's TUN. A class with no
+ * tunnel that has a session keeps its route where it was: traffic waits there rather than
+ * leaking out of the main table unencrypted.
  */
 static void class_update(struct client *cl, int class_idx)
 {
 	const struct conf *cf = cl->d->conf;
 	const struct conf_class *k;
-	struct tunnel *best = NULL;
+	struct class_state *cs;
+	struct tunnel *best, *second = NULL;
 
-	if (class_idx < 0 || !cl->class_active || cl->d->stopping)
+	if (class_idx < 0 || !cl->cls || cl->d->stopping)
 		return;
 	k = &cf->classes[class_idx];
-	for (size_t i = 0; i < k->n_tunnels && !best; i++) {
-		struct tunnel *t =
-			k->tunnels[i] < cl->n_tunnels ? cl->tunnels[k->tunnels[i]] : NULL;
-
-		if (t && t->state == TUNNEL_UP)
-			best = t;
-	}
-	if (!best || best == cl->class_active[class_idx])
+	cs = &cl->cls[class_idx];
+	best = k->policy == CONF_POLICY_LOWEST_RTT ? pick_lowest_rtt(cl, k, cs->active)
+						   : pick_failover(cl, k);
+	if (!best || tunnel_score(best) == 0) {
+		announce_roles(cl, k, cs);
 		return;
-	if (cl->class_active[class_idx])
-		log_notice("class '%s': moves from %s to %s", k->name,
-			   cl->class_active[class_idx]->name, best->name);
-	else
-		log_info("class '%s': rides %s", k->name, best->name);
-	cl->class_active[class_idx] = best;
-	class_route(cl, k, best);
+	}
+	if (k->policy == CONF_POLICY_DUPLICATE)
+		second = pick_second(cl, k, best);
+	if (best != cs->active) {
+		char why[200];
+
+		move_reason(k, cs->active, best, why, sizeof(why));
+		if (cs->active)
+			log_notice("class '%s': moves from %s to %s: %s", k->name, cs->active->name,
+				   best->name, why);
+		else
+			log_info("class '%s': rides %s", k->name, best->name);
+		if (cs->active) {
+			cs->moves++;
+			cs->last_move_ns = mpq_now_ns();
+			snprintf(cs->last_from, sizeof(cs->last_from), "%s", cs->active->conf->name);
+			snprintf(cs->last_to, sizeof(cs->last_to), "%s", best->conf->name);
+			snprintf(cs->last_reason, sizeof(cs->last_reason), "%s", why);
+		}
+		cs->active = best;
+		class_route(cl, k, best);
+	}
+	if (second != cs->second) {
+		if (second)
+			log_info("class '%s': duplicates on %s", k->name, second->name);
+		else if (cs->second)
+			log_notice("class '%s': no second tunnel on another WAN to duplicate on",
+				   k->name);
+		cs->second = second;
+	}
+	announce_roles(cl, k, cs);
 }
 
 static void set_state(struct tunnel *t, enum tunnel_state s)
@@ -160,6 +320,12 @@ static void set_state(struct tunnel *t, enum tunnel_state s)
 	log_debug("%s: %s -> %s", t->name, state_names[t->state], state_names[s]);
 	t->state = s;
 	t->state_since_ns = mpq_now_ns();
+	if (s == TUNNEL_UP) {
+		t->role_sent = -1;
+		health_session_up(&t->health, t->state_since_ns);
+	} else if (old == TUNNEL_UP) {
+		health_session_down(&t->health, t->state_since_ns);
+	}
 	if (old == TUNNEL_UP || s == TUNNEL_UP)
 		class_update(t->cl, t->conf->class_idx);
 }
@@ -394,6 +560,15 @@ static void tunnel_packet(struct conn *c, const uint8_t *pkt, size_t len)
 		st->drops[CONN_DROP_SPOOFED]++;
 		return;
 	}
+	if (t->conf->class_idx >= 0 && t->cl->cls) {
+		struct class_state *cs = &t->cl->cls[t->conf->class_idx];
+
+		if (cs->dedup && dedup_seen(cs->dedup, pkt, len, mpq_now_ns())) {
+			st->dup_dropped++;
+			cs->dup_dropped++;
+			return;
+		}
+	}
 	r = tun_write(&t->tun, pkt, len);
 	if (r < 0) {
 		st->drops[CONN_DROP_TUN]++;
@@ -494,11 +669,31 @@ static void send_too_big(struct tun *tun, const uint8_t *pkt, size_t len, size_t
 		(void)tun_write(tun, out, (size_t)n);
 }
 
+/*
+ * The duplicate policy's partner of t: the other one of its class's pair, when t is one of
+ * them and the partner has a session. NULL otherwise.
+ */
+static struct tunnel *dup_partner(const struct tunnel *t)
+{
+	const struct class_state *cs;
+	struct tunnel *o;
+
+	if (t->conf->class_idx < 0 || !t->cl->cls)
+		return NULL;
+	cs = &t->cl->cls[t->conf->class_idx];
+	if (!cs->second)
+		return NULL;
+	o = t == cs->active ? cs->second : t == cs->second ? cs->active : NULL;
+	return o && o->conn && o->state == TUNNEL_UP ? o : NULL;
+}
+
 static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tunnel *t = container_of(w, struct tunnel, tun_watcher);
 	uint8_t *scratch = t->cl->scratch;
 	uint64_t now = mpq_now_ns(); /* the queue's timestamp for the whole batch */
+	struct tunnel *dup = dup_partner(t);
+	bool dup_used = false;
 
 	(void)loop;
 	(void)revents;
@@ -521,10 +716,93 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			send_too_big(&t->tun, slot, (size_t)n, conn_max_inner(t->conn));
 			continue;
 		}
+		if (dup && (size_t)n <= dup->mtu && (size_t)n <= conn_max_inner(dup->conn)) {
+			uint8_t *copy = conn_queue_reserve(dup->conn);
+
+			if (copy) {
+				memcpy(copy, slot, (size_t)n);
+				conn_queue_commit(dup->conn, (size_t)n, now);
+				dup_used = true;
+			}
+		}
 		conn_queue_commit(t->conn, (size_t)n, now); /* counts queue-full drops */
 	}
+	if (dup_used)
+		conn_write(dup->conn); /* on failure ops->closed tore that tunnel down */
 	if (t->conn && t->state == TUNNEL_UP)
 		conn_write(t->conn);
+}
+
+/* ---- path health ---- */
+
+static const struct conf_health default_health = {.probe_interval_ms = 100, .loss_pct = 10};
+
+static const struct conf_health *tunnel_health_conf(const struct tunnel *t)
+{
+	const struct conf *cf = t->cl->d->conf;
+
+	return t->conf->class_idx >= 0 ? &cf->classes[t->conf->class_idx].health : &default_health;
+}
+
+static void health_conf_of(const struct conf_health *c, struct health_conf *ret)
+{
+	*ret = (struct health_conf){
+		.probe_interval_ms = c->probe_interval_ms,
+		.silence_ms = c->silence_ms,
+		.loss_pct = c->loss_pct,
+		.max_rtt_ms = c->max_rtt_ms,
+		.recover_ms = c->recover_ms,
+	};
+}
+
+static void health_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tunnel *t = container_of(w, struct tunnel, health_timer);
+	uint64_t now = mpq_now_ns();
+	uint64_t interval = (uint64_t)t->health.conf.probe_interval_ms * 1000000;
+	bool write = false;
+	char h[160];
+
+	(void)loop;
+	(void)revents;
+	if (t->conn && t->state == TUNNEL_UP) {
+		struct conn_path p;
+
+		conn_path_info(t->conn, &p);
+		health_count(&t->health, (uint32_t)(p.dgram_acked - t->seen.dgram_acked),
+			     (uint32_t)(p.dgram_lost - t->seen.dgram_lost));
+		t->seen = p;
+		if (p.last_ack_ns)
+			health_acked_at(&t->health, p.last_ack_ns);
+		if (p.have_rtt)
+			health_set_rtt(&t->health, p.srtt_us);
+		/* A quiet interval gets a probe, so that the path is measured all the same. */
+		if (now - p.last_dgram_tx_ns >= interval - interval / 8 && conn_probe(t->conn) == 0)
+			write = true;
+	}
+	if (health_tick(&t->health, now)) {
+		health_describe(&t->health, now, h, sizeof(h));
+		if (t->health.state == HEALTH_UP)
+			log_notice("%s: path healthy again", t->name);
+		else if (t->state == TUNNEL_UP)
+			log_warn("%s: path %s: %s", t->name, health_state_name(t->health.state), h);
+		class_update(t->cl, t->conf->class_idx);
+	} else if (t->cl->cls && t->conf->class_idx >= 0 &&
+		   t->cl->d->conf->classes[t->conf->class_idx].policy == CONF_POLICY_LOWEST_RTT) {
+		class_update(t->cl, t->conf->class_idx); /* RTTs move without a state change */
+	}
+	if (write && t->conn && t->state == TUNNEL_UP)
+		conn_write(t->conn); /* on failure ops->closed already tore the tunnel down */
+}
+
+/* (Re)start the health timer at the class's probe interval. */
+static void health_start(struct tunnel *t)
+{
+	double iv = t->health.conf.probe_interval_ms / 1000.;
+
+	ev_timer_stop(t->cl->d->loop, &t->health_timer);
+	ev_timer_set(&t->health_timer, iv, iv);
+	ev_timer_start(t->cl->d->loop, &t->health_timer);
 }
 
 /* ---- connecting ---- */
@@ -629,6 +907,7 @@ static void tunnel_connect(struct tunnel *t)
 		tunnel_teardown(t, strerror(-r));
 		return;
 	}
+	t->seen = (struct conn_path){0};
 	snprintf(path, sizeof(path), "%s%s", MPQ_SESSION_PATH_PREFIX, t->conf->name);
 	conn_request_session(t->conn, path);
 	ev_io_init(&t->udp_watcher, udp_read_cb, t->sock.fd, EV_READ);
@@ -646,6 +925,15 @@ static void tunnel_set_conf(struct tunnel *t, const struct conf *cf, const struc
 	t->quic = ct->quic;
 	if (t->wan && t->wan->keepalive_ms)
 		t->quic.keepalive_ms = t->wan->keepalive_ms;
+	if (t->cl) {
+		struct health_conf hc;
+		uint32_t old = t->health.conf.probe_interval_ms;
+
+		health_conf_of(tunnel_health_conf(t), &hc);
+		health_set_conf(&t->health, &hc);
+		if (old && old != t->health.conf.probe_interval_ms)
+			health_start(t);
+	}
 }
 
 static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf *cf,
@@ -655,7 +943,17 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf *c
 	int r;
 
 	t->cl = cl;
+	t->conf = ct;
+	{
+		struct health_conf hc;
+
+		health_conf_of(tunnel_health_conf(t), &hc);
+		health_init(&t->health, &hc, mpq_now_ns());
+	}
+	t->role_sent = -1;
 	tunnel_set_conf(t, cf, ct);
+	ev_timer_init(&t->health_timer, health_timer_cb, 0., 0.);
+	health_start(t);
 	t->sock.fd = -1;
 	t->tun.fd = -1;
 	t->backoff_ms = ct->quic.backoff_min_ms ? ct->quic.backoff_min_ms : 100;
@@ -730,6 +1028,45 @@ static void client_wan_changed(void *arg, size_t wan_idx)
 	}
 }
 
+/* Class states for configuration cf; moves and counters carried over from old by name. */
+static struct class_state *classes_new(const struct conf *cf, const struct conf *oc,
+				       const struct class_state *old)
+{
+	struct class_state *cs = calloc(cf->n_classes + 1, sizeof(*cs));
+
+	if (!cs)
+		return NULL;
+	for (size_t i = 0; i < cf->n_classes; i++) {
+		for (size_t j = 0; old && oc && j < oc->n_classes; j++) {
+			if (strcmp(oc->classes[j].name, cf->classes[i].name) != 0)
+				continue;
+			cs[i].moves = old[j].moves;
+			cs[i].last_move_ns = old[j].last_move_ns;
+			cs[i].dup_dropped = old[j].dup_dropped;
+			memcpy(cs[i].last_from, old[j].last_from, sizeof(cs[i].last_from));
+			memcpy(cs[i].last_to, old[j].last_to, sizeof(cs[i].last_to));
+			memcpy(cs[i].last_reason, old[j].last_reason, sizeof(cs[i].last_reason));
+		}
+		if (cf->classes[i].policy == CONF_POLICY_DUPLICATE) {
+			uint8_t key[16];
+
+			cs[i].dedup = malloc(sizeof(*cs[i].dedup));
+			if (!cs[i].dedup)
+				continue; /* no suppression: duplicates reach the LAN, nothing is lost */
+			mpq_random(key, sizeof(key));
+			dedup_init(cs[i].dedup, key);
+		}
+	}
+	return cs;
+}
+
+static void classes_free(struct class_state *cs, size_t n)
+{
+	for (size_t i = 0; cs && i < n; i++)
+		free(cs[i].dedup);
+	free(cs);
+}
+
 int client_start(struct daemon *d)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
@@ -740,8 +1077,8 @@ int client_start(struct daemon *d)
 	d->client = cl;
 	cl->d = d;
 	cl->tunnels = calloc(d->conf->n_tunnels, sizeof(*cl->tunnels));
-	cl->class_active = calloc(d->conf->n_classes + 1, sizeof(*cl->class_active));
-	if (!cl->tunnels || !cl->class_active)
+	cl->cls = classes_new(d->conf, NULL, NULL);
+	if (!cl->tunnels || !cl->cls)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->conf->n_tunnels; i++) {
 		cl->tunnels[i] = calloc(1, sizeof(**cl->tunnels));
@@ -790,6 +1127,7 @@ static void tunnel_free(struct tunnel *t, bool close)
 	if (close && t->conn)
 		conn_close(t->conn, 0, "tunnel removed from the configuration");
 	ev_timer_stop(loop, &t->retry_timer);
+	ev_timer_stop(loop, &t->health_timer);
 	if (t->sock.fd >= 0)
 		ev_io_stop(loop, &t->udp_watcher);
 	conn_free(t->conn);
@@ -808,7 +1146,7 @@ void client_free(struct client *cl)
 		tunnel_free(cl->tunnels[i], false);
 	wans_free(cl->wans); /* removes the WAN rules and routes */
 	free(cl->tunnels);
-	free(cl->class_active);
+	classes_free(cl->cls, cl->d->conf ? cl->d->conf->n_classes : 0);
 	free(cl);
 }
 
@@ -860,15 +1198,16 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	struct client *cl = d->client;
 	struct conf *oc = d->conf;
 	bool wans_changed = !wans_equal(oc, nc);
-	struct tunnel **nt, **active;
+	struct tunnel **nt;
+	struct class_state *ncs;
 	size_t kept = 0, added = 0, removed = 0;
 	int r;
 
 	nt = calloc(nc->n_tunnels ? nc->n_tunnels : 1, sizeof(*nt));
-	active = calloc(nc->n_classes + 1, sizeof(*active));
-	if (!nt || !active) {
+	ncs = classes_new(nc, oc, cl->cls);
+	if (!nt || !ncs) {
 		free(nt);
-		free(active);
+		classes_free(ncs, nc->n_classes);
 		return -ENOMEM;
 	}
 	/* Unchanged tunnels move to the new configuration with their connections. */
@@ -883,6 +1222,21 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 				cl->tunnels[j] = NULL;
 				kept++;
 				break;
+			}
+		}
+	}
+	/* A class keeps riding a tunnel that stays (its route need not change). */
+	for (size_t i = 0; i < nc->n_classes; i++) {
+		for (size_t j = 0; j < oc->n_classes; j++) {
+			if (strcmp(oc->classes[j].name, nc->classes[i].name) != 0)
+				continue;
+			for (size_t k = 0; k < nc->n_tunnels; k++) {
+				if (!nt[k] || nc->tunnels[k].class_idx != (int)i)
+					continue;
+				if (nt[k] == cl->cls[j].active)
+					ncs[i].active = nt[k];
+				if (nt[k] == cl->cls[j].second)
+					ncs[i].second = nt[k];
 			}
 		}
 	}
@@ -901,10 +1255,10 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 		cl->wans = NULL;
 	}
 	free(cl->tunnels);
-	free(cl->class_active);
+	classes_free(cl->cls, oc->n_classes);
 	cl->tunnels = nt;
 	cl->n_tunnels = nc->n_tunnels;
-	cl->class_active = active;
+	cl->cls = ncs;
 	d->conf = nc;
 	for (size_t i = 0; i < nc->n_tunnels; i++) {
 		if (nt[i]) {
@@ -934,6 +1288,28 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	log_notice("reload: %zu tunnel%s kept, %zu started, %zu stopped", kept,
 		   kept == 1 ? "" : "s", added, removed);
 	return 0;
+}
+
+static json_t *health_json(const struct tunnel *t, uint64_t now)
+{
+	const struct health *h = &t->health;
+	int loss = health_loss_permille(h);
+	char buf[160];
+	json_t *o = json_pack("{s:s, s:f, s:s, s:s, s:I, s:I}", "state",
+			      health_state_name(h->state), "since_s",
+			      (double)(now - h->since_ns) / 1e9, "reason",
+			      health_reason_name(h->reason), "detail",
+			      health_describe(h, now, buf, sizeof(buf)), "probe_interval_ms",
+			      (json_int_t)h->conf.probe_interval_ms, "silence_ms",
+			      (json_int_t)health_silence_ms(h));
+
+	json_object_set_new(o, "rtt_ms",
+			    h->have_rtt && t->state == TUNNEL_UP ? json_real(h->srtt_us / 1000.)
+								 : json_null());
+	json_object_set_new(o, "loss_pct", loss >= 0 ? json_real(loss / 10.) : json_null());
+	json_object_set_new(o, "falls", json_integer((json_int_t)h->falls));
+	json_object_set_new(o, "hold_ms", json_integer(h->hold_ms));
+	return o;
 }
 
 void client_status(struct daemon *d, json_t *root)
@@ -978,18 +1354,30 @@ void client_status(struct daemon *d, json_t *root)
 							   : 0))));
 		json_object_set_new(o, "reconnects", json_integer((json_int_t)t->reconnects));
 		json_object_set_new(o, "last_error", json_string(t->last_error));
+		json_object_set_new(o, "health", health_json(t, now));
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(root, "tunnels", arr);
 	arr = json_array();
 	for (size_t i = 0; cl && i < d->conf->n_classes; i++) {
 		const struct conf_class *k = &d->conf->classes[i];
-		const struct tunnel *a = cl->class_active ? cl->class_active[i] : NULL;
+		const struct class_state *cs = &cl->cls[i];
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "name", k->name,
+				      "policy", conf_policy_name(k->policy), "active",
+				      cs->active ? cs->active->conf->name : "", "second",
+				      cs->second ? cs->second->conf->name : "", "mark",
+				      (json_int_t)k->mark, "table", (json_int_t)k->table, "moves",
+				      (json_int_t)cs->moves, "dup_dropped", (json_int_t)cs->dup_dropped);
 
-		json_array_append_new(arr,
-				      json_pack("{s:s, s:s, s:I, s:I}", "name", k->name, "active",
-						a ? a->conf->name : "", "mark", (json_int_t)k->mark,
-						"table", (json_int_t)k->table));
+		if (cs->moves)
+			json_object_set_new(o, "last_move",
+					    json_pack("{s:s, s:s, s:s, s:f}", "from", cs->last_from,
+						      "to", cs->last_to, "reason", cs->last_reason,
+						      "ago_s",
+						      (double)(now - cs->last_move_ns) / 1e9));
+		else
+			json_object_set_new(o, "last_move", json_null());
+		json_array_append_new(arr, o);
 	}
 	json_object_set_new(root, "classes", arr);
 	arr = json_array();

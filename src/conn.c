@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mpq.h"
 #include "mpq_build.h"
+#include "proto.h"
 
 #define H3_NO_ERROR	       0x0100
 #define H3_INTERNAL_ERROR      0x0102
@@ -101,6 +102,10 @@ struct conn {
 
 	struct dcap dcap; /* the delay target (lib/dcap.h) */
 	struct conn_stats stats;
+	struct conn_path path; /* acknowledgements and losses of datagrams */
+	bool probe_pending;
+	uint8_t probe_hdr[16];
+	size_t probe_hdr_len;
 };
 
 static const char *tls_alert_name(unsigned a);
@@ -234,6 +239,68 @@ static uint64_t delay_cap(struct conn *c, ngtcp2_tstamp ts, uint64_t *ret_inflig
 	return dcap_update(&c->dcap, ts, ci.latest_rtt, ci.smoothed_rtt, ci.cwnd);
 }
 
+/*
+ * One probe datagram (docs/protocol.md, Extensions) into dst: > 0 written, 0 when the
+ * congestion window or pacing holds it back (it stays pending), < 0 a fatal ngtcp2 error.
+ */
+static ngtcp2_ssize write_probe(struct conn *c, ngtcp2_pkt_info *pi, uint8_t *dst,
+				ngtcp2_tstamp ts)
+{
+	uint8_t body[MPQ_PROBE_LEN];
+	uint64_t stamp = ts;
+	int accepted = 0;
+	ngtcp2_ssize n;
+
+	if (!c->probe_hdr_len) {
+		ssize_t h = h3dgram_put_header(c->probe_hdr, sizeof(c->probe_hdr),
+					       c->session_stream, MPQ_PROBE_CONTEXT);
+
+		if (h <= 0) {
+			c->probe_pending = false;
+			return 0;
+		}
+		c->probe_hdr_len = (size_t)h;
+	}
+	memcpy(body, &stamp, sizeof(body));
+	ngtcp2_vec dv[2] = {
+		{.base = c->probe_hdr, .len = c->probe_hdr_len},
+		{.base = body, .len = sizeof(body)},
+	};
+	n = ngtcp2_conn_writev_datagram(c->qc, &c->ps.path, pi, dst, MPQ_MAX_UDP_PAYLOAD,
+					&accepted, NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, dv, 2, ts);
+	if (accepted) {
+		c->probe_pending = false;
+		c->path.last_dgram_tx_ns = ts;
+		c->stats.probes++;
+		if (n > 0)
+			c->stats.probe_bytes += (uint64_t)n;
+	}
+	if (n == NGTCP2_ERR_WRITE_MORE || n == NGTCP2_ERR_INVALID_ARGUMENT) {
+		c->probe_pending = false;
+		return 0;
+	}
+	return n;
+}
+
+int conn_probe(struct conn *c)
+{
+	if (c->closed || c->session != SESSION_OPEN)
+		return -ENOTCONN;
+	c->probe_pending = true;
+	return 0;
+}
+
+void conn_path_info(struct conn *c, struct conn_path *ret)
+{
+	ngtcp2_conn_info ci;
+
+	*ret = c->path;
+	ngtcp2_conn_get_conn_info(c->qc, &ci);
+	/* ngtcp2 reports its initial 333 ms before any sample: only measured values count. */
+	ret->have_rtt = c->path.dgram_acked > 0 || c->handshake_done;
+	ret->srtt_us = (uint32_t)MPQ_MIN(ci.smoothed_rtt / 1000, UINT32_MAX);
+}
+
 int conn_write(struct conn *c)
 {
 	struct daemon_tx {
@@ -278,6 +345,15 @@ int conn_write(struct conn *c)
 			h3_idle = stream_id < 0;
 		}
 		pkt = NULL;
+		if (stream_id < 0 && c->session == SESSION_OPEN && c->probe_pending) {
+			nwrite = write_probe(c, &pi, dst, ts);
+			if (nwrite < 0) {
+				flush_batch(c, &b);
+				return fatal(c, (int)nwrite, "probe write");
+			}
+			if (nwrite > 0)
+				goto written;
+		}
 		if (stream_id < 0 && c->session == SESSION_OPEN && !fqq_empty(c->txq)) {
 			unsigned aqm = 0;
 
@@ -331,6 +407,7 @@ int conn_write(struct conn *c)
 				c->qc, &c->ps.path, &pi, dst, MPQ_MAX_UDP_PAYLOAD, &accepted,
 				NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, dv, 2, ts);
 			if (accepted) {
+				c->path.last_dgram_tx_ns = ts;
 				c->stats.tx_packets++;
 				c->stats.tx_bytes += plen;
 				fqq_pop(c->txq);
@@ -354,6 +431,7 @@ int conn_write(struct conn *c)
 			/* Congestion window, pacing, or nothing left: queued packets wait. */
 			break;
 		}
+	written:
 		/* GSO: equal-sized packets; only the last of a batch may be shorter. */
 		if (b.npkts && (size_t)nwrite > b.segsize) {
 			flush_batch(c, &b);
@@ -1116,12 +1194,37 @@ static int recv_datagram_cb(ngtcp2_conn *qc, uint32_t flags, const uint8_t *data
 		c->stats.drops[CONN_DROP_NO_SESSION]++;
 		return 0;
 	}
+	if (ctx == MPQ_PROBE_CONTEXT) {
+		/* A peer's probe: its only job was to be acknowledged. */
+		return 0;
+	}
 	if (ctx != 0) {
 		/* RFC 9484: unknown context IDs are dropped. */
 		c->stats.drops[CONN_DROP_MALFORMED]++;
 		return 0;
 	}
 	c->ops->packet(c, data + off, datalen - off);
+	return 0;
+}
+
+static int ack_datagram_cb(ngtcp2_conn *qc, uint64_t dgram_id, void *user_data)
+{
+	struct conn *c = user_data;
+
+	(void)qc;
+	(void)dgram_id;
+	c->path.dgram_acked++;
+	c->path.last_ack_ns = mpq_now_ns();
+	return 0;
+}
+
+static int lost_datagram_cb(ngtcp2_conn *qc, uint64_t dgram_id, void *user_data)
+{
+	struct conn *c = user_data;
+
+	(void)qc;
+	(void)dgram_id;
+	c->path.dgram_lost++;
 	return 0;
 }
 
@@ -1198,6 +1301,8 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		.extend_max_stream_data = extend_max_stream_data_cb,
 		.handshake_completed = handshake_completed_cb,
 		.recv_datagram = recv_datagram_cb,
+		.ack_datagram = ack_datagram_cb,
+		.lost_datagram = lost_datagram_cb,
 		.rand = rand_cb,
 		.get_new_connection_id = get_new_connection_id_cb,
 		.remove_connection_id = remove_connection_id_cb,

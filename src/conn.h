@@ -47,6 +47,21 @@ struct conn_stats {
 	uint64_t tx_packets, tx_bytes; /* inner packets sent into the tunnel */
 	uint64_t rx_packets, rx_bytes; /* inner packets received from the tunnel */
 	uint64_t drops[CONN_DROP__N];
+	uint64_t probes;      /* probe datagrams sent (docs/protocol.md, Extensions) */
+	uint64_t probe_bytes; /* their UDP payload bytes, an upper bound */
+	uint64_t dup_dropped; /* duplicates of a duplicate class dropped on receipt */
+};
+
+/*
+ * What QUIC says about the path (for lib/health.h): DATAGRAM frames acknowledged and declared
+ * lost since the connection began, when the last acknowledgement of one arrived and when one
+ * was last sent (CLOCK_MONOTONIC ns, 0 = never); the smoothed RTT once it was measured.
+ */
+struct conn_path {
+	uint64_t dgram_acked, dgram_lost;
+	uint64_t last_ack_ns, last_dgram_tx_ns;
+	uint32_t srtt_us;
+	bool have_rtt;
 };
 
 struct conn_ops {
@@ -137,6 +152,15 @@ int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);
  */
 uint8_t *conn_queue_reserve(struct conn *c);
 void conn_queue_commit(struct conn *c, size_t len, uint64_t now_ns);
+/* The path as QUIC sees it (see struct conn_path). */
+void conn_path_info(struct conn *c, struct conn_path *ret);
+
+/*
+ * Send a probe datagram (docs/protocol.md, Extensions) with the next conn_write(): an
+ * acknowledged datagram that carries nothing. Only with an open session; -ENOTCONN otherwise.
+ */
+int conn_probe(struct conn *c);
+
 /* Largest inner packet that fits one DATAGRAM frame on this connection. */
 size_t conn_max_inner(const struct conn *c);
 

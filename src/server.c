@@ -25,6 +25,7 @@
 #include "cid.h"
 #include "conn.h"
 #include "ctl.h"
+#include "dedup.h"
 #include "ippkt.h"
 #include "log.h"
 #include "lpm.h"
@@ -34,6 +35,7 @@
 #include "server.h"
 #include "tun.h"
 #include "udp.h"
+#include "varint.h"
 
 #define TUN_BATCH 512
 #define CID_LEN	  16
@@ -48,13 +50,38 @@
 #define RESET_MAX_LEN	  42
 
 struct srv_conn;
+struct srv_group;
 
 struct srv_tunnel {
 	const struct conf_srv_tunnel *conf; /* borrowed */
 	char name[96];
-	struct srv_conn *live; /* borrowed: the connection its traffic goes to, or NULL */
+	struct srv_conn *live;	 /* borrowed: the connection its traffic goes to, or NULL */
+	struct srv_group *group; /* borrowed: the group whose addresses it carries */
+	int role;		 /* enum mpq_path_role, as the client last announced it */
+	uint64_t last_rx_ns;	 /* last valid inner packet from the client */
 	struct conn_stats totals;
 	uint64_t sessions;
+};
+
+/*
+ * The inner addresses of one or more tunnels of a client (conf clients[].groups; a tunnel
+ * outside any group is a group of its own): the LPM table maps prefixes to groups. Return
+ * traffic goes to `active`, the member the client used last (its latest packet, or a PATH_ROLE
+ * capsule naming it active), so it follows a class that moved within one packet; a member
+ * that lost its connection is replaced by the live member heard from last. With a duplicate
+ * class (a member announced MPQ_ROLE_DUPLICATE), every packet also goes to `second`, and
+ * packets from the client pass the group's duplicate filter.
+ */
+struct srv_group {
+	const struct conf_srv_group *conf; /* borrowed, or NULL for a tunnel of its own */
+	struct srv_tunnel **members;	   /* owned array of borrowed members */
+	size_t n_members;
+	struct srv_tunnel *active; /* borrowed, or NULL */
+	struct srv_tunnel *second; /* borrowed, or NULL */
+	bool dup;		   /* a live member carries duplicates */
+	struct dedup *dedup;	   /* owned, allocated when duplicates first arrive */
+	uint64_t switches;	   /* changes of the active member */
+	uint64_t dup_dropped;
 };
 
 struct listener {
@@ -101,8 +128,10 @@ struct server {
 	struct tun tun; /* owned */
 	ev_io tun_watcher;
 	struct cid_table *cids;	    /* owned: our CIDs -> struct srv_conn */
-	struct lpm *routes;	    /* owned: inner prefixes -> struct srv_tunnel */
+	struct lpm *routes;	    /* owned: inner prefixes -> struct srv_group */
 	struct srv_tunnel *tunnels; /* owned, one per conf.srv_tunnels */
+	struct srv_group *groups;   /* owned: conf.srv_groups, then one per ungrouped tunnel */
+	size_t n_groups;
 	uint32_t *client_conns;	    /* owned: live connections per client identity */
 	struct srv_conn *conns;	    /* list of all connections */
 	struct srv_conn *dirty;	    /* connections to write after this batch */
@@ -137,14 +166,152 @@ static void mark_dirty(struct srv_conn *sc)
 	sc->s->dirty = sc;
 }
 
+/* ---- groups ---- */
+
+static struct srv_conn *live_session(const struct srv_tunnel *t)
+{
+	return t && t->live && conn_session_open(t->live->conn) ? t->live : NULL;
+}
+
+/* The member return traffic goes to now, or NULL when no member has a session. */
+static struct srv_tunnel *group_target(struct srv_group *g)
+{
+	struct srv_tunnel *best = NULL;
+
+	if (live_session(g->active))
+		return g->active;
+	for (size_t i = 0; i < g->n_members; i++) {
+		struct srv_tunnel *m = g->members[i];
+
+		if (live_session(m) && (!best || m->last_rx_ns > best->last_rx_ns))
+			best = m;
+	}
+	if (best && g->active && best != g->active)
+		g->switches++;
+	g->active = best;
+	return best;
+}
+
+/* Recompute whether the group carries duplicates; the filter comes with the first. */
+static void group_refresh(struct srv_group *g)
+{
+	g->dup = false;
+	for (size_t i = 0; i < g->n_members; i++)
+		if (live_session(g->members[i]) && g->members[i]->role == MPQ_ROLE_DUPLICATE)
+			g->dup = true;
+	if (g->second && (!live_session(g->second) || g->second == g->active))
+		g->second = NULL;
+	if (g->dup && !g->dedup) {
+		uint8_t key[16];
+
+		g->dedup = malloc(sizeof(*g->dedup));
+		if (g->dedup) { /* without it duplicates reach the TUN: nothing is lost */
+			mpq_random(key, sizeof(key));
+			dedup_init(g->dedup, key);
+		}
+	}
+}
+
+/* A member sent a valid packet (or named itself active): return traffic follows it. */
+static void group_learn(struct srv_group *g, struct srv_tunnel *t)
+{
+	if (g->active == t)
+		return;
+	if (g->dup) {
+		/* the pair alternates as copies arrive: keep both */
+		if (g->active)
+			g->second = g->active;
+	} else if (g->active) {
+		g->switches++;
+	}
+	g->active = t;
+}
+
+static void groups_free(struct srv_group *g, size_t n)
+{
+	for (size_t i = 0; g && i < n; i++) {
+		free(g[i].members);
+		free(g[i].dedup);
+	}
+	free(g);
+}
+
+/*
+ * Groups and the prefix table for configuration cf over tunnels (one per cf->srv_tunnels):
+ * each tunnel joins its group, and each group's prefixes enter the table once. 0 or -errno.
+ */
+static int groups_build(const struct conf *cf, struct srv_tunnel *tunnels,
+			struct srv_group **ret_groups, size_t *ret_n, struct lpm **ret_lpm)
+{
+	size_t n = cf->n_srv_groups, next;
+	struct srv_group *g;
+	struct lpm *routes = lpm_new();
+	char p[MPQ_PREFIX_STRLEN];
+	int r = -ENOMEM;
+
+	for (size_t i = 0; i < cf->n_srv_tunnels; i++)
+		n += cf->srv_tunnels[i].group < 0;
+	g = calloc(n ? n : 1, sizeof(*g));
+	if (!g || !routes)
+		goto err;
+	next = cf->n_srv_groups;
+	for (size_t i = 0; i < cf->n_srv_groups; i++) {
+		g[i].conf = &cf->srv_groups[i];
+		g[i].members = calloc(cf->srv_groups[i].n_tunnels + 1, sizeof(*g[i].members));
+		if (!g[i].members)
+			goto err;
+	}
+	for (size_t i = 0; i < cf->n_srv_tunnels; i++) {
+		const struct conf_srv_tunnel *ct = &cf->srv_tunnels[i];
+		struct srv_tunnel *t = &tunnels[i];
+		struct srv_group *tg = ct->group >= 0 ? &g[ct->group] : &g[next++];
+
+		t->conf = ct;
+		t->group = tg;
+		snprintf(t->name, sizeof(t->name), "tunnel '%s'", ct->name);
+		if (!tg->members) {
+			tg->members = calloc(1, sizeof(*tg->members));
+			if (!tg->members)
+				goto err;
+		}
+		tg->members[tg->n_members++] = t;
+		if (tg->n_members > 1)
+			continue; /* the group's prefixes are in already */
+		for (size_t j = 0; j < ct->n_address + ct->n_routes; j++) {
+			struct mpq_prefix pf =
+				j < ct->n_address ? ct->address[j] : ct->routes[j - ct->n_address];
+
+			mpq_prefix_mask(&pf);
+			r = lpm_insert(routes, &pf, tg);
+			if (r < 0) {
+				log_err("%s: cannot route %s: %s", t->name,
+					mpq_prefix_format(&pf, p, sizeof(p)), strerror(-r));
+				goto err;
+			}
+		}
+	}
+	*ret_groups = g;
+	*ret_n = n;
+	*ret_lpm = routes;
+	return 0;
+err:
+	groups_free(g, n);
+	lpm_free(routes);
+	return r;
+}
+
 static void srv_conn_free(struct srv_conn *sc)
 {
 	struct server *s = sc->s;
 
 	if (sc->tunnel) {
 		conn_stats_add(&sc->tunnel->totals, conn_stats(sc->conn));
-		if (sc->tunnel->live == sc)
+		if (sc->tunnel->live == sc) {
 			sc->tunnel->live = NULL;
+			sc->tunnel->role = MPQ_ROLE_STANDBY;
+			if (sc->tunnel->group)
+				group_refresh(sc->tunnel->group);
+		}
 	}
 	if (sc->counted && s->client_conns[sc->client])
 		s->client_conns[sc->client]--;
@@ -295,6 +462,7 @@ static int srv_request(struct conn *c, const char *path)
 	}
 	sc->tunnel = t;
 	t->live = sc;
+	t->role = MPQ_ROLE_STANDBY; /* until the client says (PATH_ROLE) or sends */
 	t->sessions++;
 	return 200;
 }
@@ -334,11 +502,27 @@ static void srv_session_open(struct conn *c)
 
 static void srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
 {
-	(void)c;
-	(void)type;
-	(void)v;
-	(void)len;
-	/* Clients send no capsules we act on (ADDRESS_REQUEST is answered by the assignment). */
+	struct srv_conn *sc = conn_owner(c);
+	struct srv_tunnel *t = sc->tunnel;
+	uint64_t role;
+	size_t n;
+
+	/* PATH_ROLE (docs/protocol.md, Extensions): what the client uses this tunnel for. */
+	if (type != MPQ_CAPSULE_PATH_ROLE || !t || t->live != sc)
+		return;
+	if (mpq_varint_get(v, len, &role, &n) < 0 || n != len || role > MPQ_ROLE__MAX) {
+		if (peer_log_ok(sc->s))
+			log_warn("%s: malformed PATH_ROLE capsule, ignoring", conn_name(c));
+		return;
+	}
+	t->role = (int)role;
+	if (role == MPQ_ROLE_ACTIVE)
+		group_learn(t->group, t);
+	else if (role == MPQ_ROLE_DUPLICATE && t->group->active != t)
+		t->group->second = t;
+	group_refresh(t->group);
+	if (role == MPQ_ROLE_DUPLICATE && t->group->active != t)
+		t->group->second = t;
 }
 
 static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)
@@ -346,17 +530,27 @@ static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)
 	struct srv_conn *sc = conn_owner(c);
 	struct server *s = sc->s;
 	struct conn_stats *st = conn_stats(c);
+	struct srv_group *g;
 	struct ippkt_info ip;
 
 	if (ippkt_parse(pkt, len, &ip) < 0) {
 		st->drops[CONN_DROP_MALFORMED]++;
 		return;
 	}
-	/* Anti-spoofing: the source must be one of this tunnel's addresses or routes. */
-	if (!sc->tunnel || lpm_lookup(s->routes, ip.family, ip.src) != sc->tunnel) {
+	/* Anti-spoofing: the source must be one of this tunnel's (group's) addresses or routes. */
+	if (!sc->tunnel || lpm_lookup(s->routes, ip.family, ip.src) != sc->tunnel->group) {
 		st->drops[CONN_DROP_SPOOFED]++;
 		return;
 	}
+	g = sc->tunnel->group;
+	if (g->dup && g->dedup && dedup_seen(g->dedup, pkt, len, mpq_now_ns())) {
+		st->dup_dropped++;
+		g->dup_dropped++;
+		return;
+	}
+	sc->tunnel->last_rx_ns = mpq_now_ns();
+	if (sc->tunnel->live == sc)
+		group_learn(g, sc->tunnel);
 	if (tun_write(&s->tun, pkt, len) < 0) {
 		st->drops[CONN_DROP_TUN]++;
 		return;
@@ -702,6 +896,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	for (int i = 0; i < TUN_BATCH; i++) {
 		struct ippkt_info ip;
+		struct srv_group *g;
 		struct srv_tunnel *t;
 		struct srv_conn *sc;
 		uint8_t *slot;
@@ -720,11 +915,12 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			s->stats.tun_malformed++;
 			continue;
 		}
-		t = lpm_lookup(s->routes, ip.family, ip.dst);
+		g = lpm_lookup(s->routes, ip.family, ip.dst);
+		t = g ? group_target(g) : NULL;
 		sc = t ? t->live : NULL;
-		if (!sc || !conn_session_open(sc->conn)) {
-			if (t)
-				t->totals.drops[CONN_DROP_NO_ROUTE]++;
+		if (!sc) {
+			if (g)
+				g->members[0]->totals.drops[CONN_DROP_NO_ROUTE]++;
 			else
 				s->stats.tun_no_route++;
 			continue;
@@ -733,6 +929,18 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			conn_stats(sc->conn)->drops[CONN_DROP_TOO_BIG]++;
 			send_too_big(s, s->scratch, (size_t)n, conn_max_inner(sc->conn), &ip);
 			continue;
+		}
+		/* A duplicate class: the same packet through the second tunnel too. */
+		if (g->dup && g->second && g->second != t && live_session(g->second) &&
+		    (size_t)n <= conn_max_inner(g->second->live->conn)) {
+			struct srv_conn *sc2 = g->second->live;
+			uint8_t *copy = conn_queue_reserve(sc2->conn);
+
+			if (copy) {
+				memcpy(copy, s->scratch, (size_t)n);
+				conn_queue_commit(sc2->conn, (size_t)n, now);
+				mark_dirty(sc2);
+			}
 		}
 		slot = conn_queue_reserve(sc->conn); /* NULL without a session (counted) */
 		if (!slot)
@@ -745,37 +953,6 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* ---- setup ---- */
-
-static int setup_routes(struct server *s)
-{
-	const struct conf *cf = s->d->conf;
-	char p[MPQ_PREFIX_STRLEN];
-	int r;
-
-	s->routes = lpm_new();
-	if (!s->routes)
-		return -ENOMEM;
-	for (size_t i = 0; i < cf->n_srv_tunnels; i++) {
-		const struct conf_srv_tunnel *ct = &cf->srv_tunnels[i];
-		struct srv_tunnel *t = &s->tunnels[i];
-
-		t->conf = ct;
-		snprintf(t->name, sizeof(t->name), "tunnel '%s'", ct->name);
-		for (size_t j = 0; j < ct->n_address + ct->n_routes; j++) {
-			struct mpq_prefix pf =
-				j < ct->n_address ? ct->address[j] : ct->routes[j - ct->n_address];
-
-			mpq_prefix_mask(&pf);
-			r = lpm_insert(s->routes, &pf, t);
-			if (r < 0) {
-				log_err("%s: cannot route %s: %s", t->name,
-					mpq_prefix_format(&pf, p, sizeof(p)), strerror(-r));
-				return r;
-			}
-		}
-	}
-	return 0;
-}
 
 int server_start(struct daemon *d)
 {
@@ -800,7 +977,7 @@ int server_start(struct daemon *d)
 	s->client_conns = calloc(cf->n_clients ? cf->n_clients : 1, sizeof(*s->client_conns));
 	if (!s->cids || !s->tunnels || !s->client_conns)
 		return -ENOMEM;
-	r = setup_routes(s);
+	r = groups_build(cf, s->tunnels, &s->groups, &s->n_groups, &s->routes);
 	if (r < 0)
 		return r;
 
@@ -865,6 +1042,7 @@ void server_free(struct server *s)
 		ev_io_stop(s->d->loop, &s->tun_watcher);
 	tun_close(&s->tun);
 	lpm_free(s->routes);
+	groups_free(s->groups, s->n_groups);
 	cid_table_free(s->cids);
 	free(s->tunnels);
 	free(s->client_conns);
@@ -934,12 +1112,40 @@ void server_status(struct daemon *d, json_t *root)
 		if (t->live)
 			conn_status_json(t->live->conn, o);
 		conn_stats_json(&t->totals, t->live ? conn_stats(t->live->conn) : NULL, o);
+		json_object_set_new(o, "group",
+				    json_string(t->group && t->group->conf ? t->group->conf->name : ""));
+		json_object_set_new(o, "role",
+				    json_string(t->role == MPQ_ROLE_ACTIVE	  ? "active"
+						: t->role == MPQ_ROLE_DUPLICATE ? "duplicate"
+										: "standby"));
+		json_object_set_new(o, "return_path",
+				    json_boolean(t->group && t->live && t->group->active == t));
 		json_object_set_new(o, "sessions", json_integer((json_int_t)t->sessions));
 		json_object_set_new(o, "reconnects",
 				    json_integer((json_int_t)(t->sessions ? t->sessions - 1 : 0)));
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(root, "tunnels", arr);
+	arr = json_array();
+	for (size_t i = 0; i < s->n_groups; i++) {
+		struct srv_group *g = &s->groups[i];
+		json_t *members = json_array();
+
+		if (!g->conf)
+			continue;
+		for (size_t j = 0; j < g->n_members; j++)
+			json_array_append_new(members, json_string(g->members[j]->conf->name));
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:o, s:s, s:s, s:b, s:I, s:I}", "name",
+				       g->conf->name, "client", cf->clients[g->conf->client].identity,
+				       "tunnels", members, "active",
+				       live_session(g->active) ? g->active->conf->name : "",
+				       "second",
+				       g->dup && live_session(g->second) ? g->second->conf->name : "",
+				       "duplicate", g->dup, "switches", (json_int_t)g->switches,
+				       "dup_dropped", (json_int_t)g->dup_dropped));
+	}
+	json_object_set_new(root, "groups", arr);
 	for (size_t i = 0; i < cf->n_clients; i++) {
 		const struct conf_client *cc = &cf->clients[i];
 		json_t *names = json_array();
@@ -1007,8 +1213,9 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	struct conf *oc = d->conf;
 	struct srv_tunnel *nt;
 	uint32_t *ncounts;
-	struct lpm *nroutes;
-	size_t kept = 0, closed = 0;
+	struct lpm *nroutes = NULL;
+	struct srv_group *ngroups = NULL;
+	size_t kept = 0, closed = 0, n_ngroups = 0;
 	const char *why;
 	int r;
 
@@ -1020,32 +1227,16 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	}
 	nt = calloc(nc->n_srv_tunnels ? nc->n_srv_tunnels : 1, sizeof(*nt));
 	ncounts = calloc(nc->n_clients ? nc->n_clients : 1, sizeof(*ncounts));
-	nroutes = lpm_new();
-	if (!nt || !ncounts || !nroutes) {
+	r = nt && ncounts ? groups_build(nc, nt, &ngroups, &n_ngroups, &nroutes) : -ENOMEM;
+	if (r < 0) {
 		free(nt);
 		free(ncounts);
-		lpm_free(nroutes);
-		return -ENOMEM;
+		return r;
 	}
 	for (size_t i = 0; i < nc->n_srv_tunnels; i++) {
 		const struct conf_srv_tunnel *ct = &nc->srv_tunnels[i];
 		int j = conf_find_srv_tunnel(oc, ct->name);
 
-		nt[i].conf = ct;
-		snprintf(nt[i].name, sizeof(nt[i].name), "tunnel '%s'", ct->name);
-		for (size_t k = 0; k < ct->n_address + ct->n_routes; k++) {
-			struct mpq_prefix pf =
-				k < ct->n_address ? ct->address[k] : ct->routes[k - ct->n_address];
-
-			mpq_prefix_mask(&pf);
-			r = lpm_insert(nroutes, &pf, &nt[i]);
-			if (r < 0) {
-				free(nt);
-				free(ncounts);
-				lpm_free(nroutes);
-				return r;
-			}
-		}
 		if (j < 0)
 			continue;
 		nt[i].totals = s->tunnels[j].totals;
@@ -1054,6 +1245,10 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 		    srv_tunnel_equal(oc, s->tunnels[j].conf, nc, ct)) {
 			nt[i].live = s->tunnels[j].live;
 			nt[i].live->tunnel = &nt[i];
+			nt[i].role = s->tunnels[j].role;
+			nt[i].last_rx_ns = s->tunnels[j].last_rx_ns;
+			if (s->tunnels[j].group->active == &s->tunnels[j])
+				nt[i].group->active = &nt[i];
 			/* applied live: no reconnect for a new delay target */
 			conn_set_delay_target(nt[i].live->conn, ct->delay_target_us);
 			s->tunnels[j].live = NULL;
@@ -1090,12 +1285,17 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 			sc->counted = false;
 	}
 	lpm_free(s->routes);
+	groups_free(s->groups, s->n_groups);
 	free(s->tunnels);
 	free(s->client_conns);
 	s->routes = nroutes;
+	s->groups = ngroups;
+	s->n_groups = n_ngroups;
 	s->tunnels = nt;
 	s->client_conns = ncounts;
 	d->conf = nc;
+	for (size_t i = 0; i < s->n_groups; i++)
+		group_refresh(&s->groups[i]);
 	log_notice("reload: %zu tunnel connection%s kept, %zu closed; %zu tunnels, %zu clients",
 		   kept, kept == 1 ? "" : "s", closed, nc->n_srv_tunnels, nc->n_clients);
 	return 0;
