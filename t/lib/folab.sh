@@ -27,7 +27,8 @@
 #   folab_start                 start both daemons, wait for the 9 tunnels, mpquic-nft apply
 #                               on both ends; sets CPID, SPID (bail out on failure)
 #   folab_restart_client [CLI_PY]   stop the client, write a new config, start it again
-#   folab_fault N KIND [ARG]    at router rN: blackhole | brownout [PCT] | delay MS | clear
+#   folab_fault N KIND [ARG]    at router rN: blackhole | brownout [PCT] | delay MS (added
+#                               RTT, tools/bench-delay behind an iptables NFQUEUE rule) | clear
 #   folab_flap N PERIOD_S TOTAL_S   rN goes dark and light every PERIOD_S for TOTAL_S
 #                               (in the background; prints the PID)
 #   folab_q SOCK JQ_FILTER      the status of SOCK through jq (strings raw, objects compact)
@@ -224,25 +225,33 @@ folab_restart_client()
 
 folab_fault()
 {
-	local r=r$1 kind=$2 arg=${3:-} rule
+	local r=r$1 kind=$2 arg=${3:-} rule=
 	ns_exec $r nft flush chain inet fault drops || return 1
+	if [ -n "${_FO_DELAY_ON[$1]:-}" ]; then
+		ns_exec $r iptables -t mangle -F FORWARD || return 1
+		_FO_DELAY_ON[$1]=
+	fi
 	case $kind in
-	clear) rule= ;;
+	clear) ;;
 	blackhole) rule="counter drop" ;;
 	brownout) rule="numgen random mod 100 < ${arg:-30} counter drop" ;;
 	delay)
-		# the NFQUEUE delay line of tools/bench: half the added RTT in each direction
+		# the NFQUEUE delay line of tools/bench: half the added RTT in each direction. The
+		# queue is iptables' (xt_NFQUEUE): kernels without CONFIG_NFT_QUEUE are common.
 		[ -x "$BENCH_DELAY" ] || { echo "folab_fault: $BENCH_DELAY not built" >&2; return 1; }
 		if [ -z "${_FO_DELAY_PID[$1]:-}" ] || ! ns_alive "${_FO_DELAY_PID[$1]}"; then
 			_FO_DELAY_PID[$1]=$(ns_bg $r "$T/delay-$r.log" "$BENCH_DELAY" 0 $((arg * 500)))
 			wait_until 5 grep -q 'bench-delay: queue' "$T/delay-$r.log" || return 1
 		fi
-		rule="queue num 0 bypass"
+		ns_exec $r iptables -t mangle -A FORWARD -j NFQUEUE --queue-num 0 --queue-bypass ||
+			return 1
+		_FO_DELAY_ON[$1]=1
 		;;
 	*) echo "folab_fault: unknown fault '$kind'" >&2; return 1 ;;
 	esac
 	[ -z "$rule" ] || ns_exec $r nft add rule inet fault drops "$rule"
 }
+declare -a _FO_DELAY_ON=()
 declare -a _FO_DELAY_PID=()
 
 # folab_fault_drops N: packets the fault rule of router N dropped so far
