@@ -73,7 +73,7 @@ moves=$(folab_moves_log critical | wc -l)
 cmp_ok "$moves" -ge "$TRIALS" "the client logged a move of the critical class per blackhole"
 folab_moves_log critical | tail -n 2 | while IFS= read -r l; do diag "$l"; done
 like "$(folab_moves_log critical | tail -n 1)" \
-	"class 'critical': moves from [a-z0-9]+ to [a-z0-9]+: .+" "the move's log line has a reason"
+	"class 'critical': moves from .+ to .+: .+" "the move's log line has a reason"
 
 # ---- 2. policy duplicate ----
 folab_restart_client "cls(c, 'critical')['policy'] = 'duplicate'"
