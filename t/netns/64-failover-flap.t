@@ -13,7 +13,7 @@ PERIOD=2
 TOTAL=30
 MAX_MOVES=8
 
-plan 12
+plan 13
 
 folab_init
 folab_confs
@@ -41,6 +41,7 @@ wait_until $((TOTAL + 10)) eval "! ns_alive $fpid"
 folab_fault 1 clear
 wait_until 10 eval "! ns_alive $pid"
 diag "probe during the flapping (not judged): $(cat "$T/flap.json")"
+cmp_ok "$(grep -c '^dark' "$T/flap-r1.log")" -ge $((TOTAL / PERIOD / 2)) "the flapping ran (dark phases)"
 
 moves=$(fo_delta "$(folab_cls critical moves)" "$m_cr")
 diag "critical: $moves moves (status), $(($(folab_moves_log critical | wc -l) - l_cr)) logged;" \

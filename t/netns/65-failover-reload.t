@@ -8,7 +8,7 @@ set -u
 # shellcheck source=t/lib/folab.sh
 . "$(dirname "$0")/../lib/folab.sh"
 
-plan 12
+plan 13
 
 folab_init
 folab_confs
@@ -38,6 +38,8 @@ ok $? "reload: critical -> duplicate, bulk probes every 1 s, default -> lowest-r
 is "$(folab_cls critical policy) $(folab_cls default policy)" "duplicate lowest-rtt" \
 	"status shows the new policies"
 like "$(folab_cls critical second)" '^cr[123]$' "the duplicate class has its second tunnel"
+is "$(folab_q "$CLI_SOCK" '[.tunnels[] | select(.name | test("^bk")) | .health.probe_interval_ms] | join(" ")')" \
+	"1000 1000 1000" "the bulk tunnels probe every 1000 ms now"
 sleep 2
 folab_client_conf "cls(c, 'critical')['policy'] = 'lowest-rtt'"
 out=$("$MPQUICCTL" -s "$CLI_SOCK" reload 2>&1)
