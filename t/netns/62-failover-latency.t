@@ -15,7 +15,7 @@ set -u
 
 DELAY_MS=300
 
-plan 16
+plan 15
 
 folab_init
 netns_require_cmd iptables
