@@ -41,7 +41,7 @@ wait_until $((TOTAL + 10)) eval "! ns_alive $fpid"
 folab_fault 1 clear
 wait_until 10 eval "! ns_alive $pid"
 diag "probe during the flapping (not judged): $(cat "$T/flap.json")"
-cmp_ok "$(grep -c '^dark' "$T/flap-r1.log")" -ge $((TOTAL / PERIOD / 2)) "the flapping ran (dark phases)"
+cmp_ok "$(grep -c '^dark' "$T/flap-r1.log")" -ge 5 "the flapping ran (dark phases; 7 or 8 unless the machine is slow)"
 
 moves=$(fo_delta "$(folab_cls critical moves)" "$m_cr")
 diag "critical: $moves moves (status), $(($(folab_moves_log critical | wc -l) - l_cr)) logged;" \
