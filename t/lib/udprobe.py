@@ -230,7 +230,8 @@ def send(args):
         with open(raw, "w") as f:
             for i in range(n):
                 r = rtt.get(i)
-                f.write("%d %.4f %s\n" % (i, sent_wall[i], "-" if r is None else "%.2f" % (r * 1000)))
+                rs = "-" if r is None else "%.2f" % (r * 1000)
+                f.write("%d %.4f %s\n" % (i, sent_wall[i], rs))
     print(json.dumps(res))
 
 

@@ -62,8 +62,9 @@ for i in $(seq $TRIALS); do
 	ok $? "trial $i: all tunnels up, critical on cr1" ||
 		diag "$(folab_states)"
 	trial "default-$i"
-	gap=$(jget longest_gap_ms "$T/default-$i.json")
-	cmp_ok "${gap%.*}" -le 1000 "trial $i (shipped defaults): longest gap in ms"
+	gap=$(jget longest_gap_ms "$T/default-$i.json" 2>/dev/null)
+	gap=${gap%.*}
+	cmp_ok "${gap:-999999}" -le 1000 "trial $i (shipped defaults): longest gap in ms"
 done
 res=$(python3 "$UDPROBE" agg longest_gap_ms "$T"/default-*.json)
 diag "shipped defaults, longest gap per trial (ms): $res"

@@ -53,8 +53,8 @@ ok "$([ "$(folab_wan_of "$end_on")" != "$w" ] && echo 0 || echo 1)" \
 	"it stayed off wan$w while the brownout lasted (on $end_on at the end)"
 after=$(python3 "$UDPROBE" stats "$T/brown.raw" --from "${MOVED_AT:-1e12}")
 diag "probes sent after the move: $after"
-loss_x1000=$(python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print(int(1000 * v["loss_pct"]) if v["sent"] else 999999)' "$after")
-cmp_ok "$loss_x1000" -lt 1000 "round trips lost after the move (% x 1000)"
+loss_x1000=$(jq -r 'if .sent > 0 then (.loss_pct * 1000 | floor) else 999999 end' <<<"$after")
+cmp_ok "${loss_x1000:-999999}" -lt 1000 "round trips lost after the move (% x 1000)"
 sent_after=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sent"])' "$after")
 cmp_ok "$sent_after" -ge 500 "at least 5 s of probing after the move (probes)"
 like "$health" '"state":"(degraded|down)"' "the browned-out tunnel's health is degraded or down"
@@ -80,7 +80,7 @@ if [ $rc -eq 0 ]; then
 		"$(folab_cls critical second)): $(cat "$T/dup.json")"
 	diag "router r$w dropped $drops packets;" \
 		"dup_dropped $(folab_cls critical dup_dropped)"
-	loss_x1000=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(int(1000 * v["loss_pct"]))' "$T/dup.json" 2>/dev/null)
+	loss_x1000=$(jq -r '.loss_pct * 1000 | floor' "$T/dup.json" 2>/dev/null)
 	cmp_ok "${loss_x1000:-999999}" -lt 1000 "duplicate: round trips lost overall (% x 1000)"
 	is "$(jget dup_replies "$T/dup.json") $(jget echo_dups "$T/dup.json")" "0 0" \
 		"duplicate: no probe and no echo arrived twice"

@@ -86,7 +86,8 @@ PY
 # ---- 1. the WAN stays dark ----
 run dark 14 0
 v=$(grep -v '^#' "$T/dark.verdict")
-like "$v" '^OK' "dark WAN: the same TCP connection keeps >= 50 % of its rate every second from 3 s after the blackhole ($v)"
+like "$v" '^OK' "dark WAN: the same TCP connection keeps >= 50 % of its rate every second" \
+	"from 3 s after the blackhole ($v)"
 is "$(folab_cls bulk active | cut -c1-2)" bk "the bulk class rides a bk tunnel"
 ok "$([ "$(folab_cls bulk active)" != bk2 ] && echo 0 || echo 1)" \
 	"it left bk2 while wan2 was dark (now $(folab_cls bulk active))"
@@ -106,7 +107,8 @@ wait_until 10 eval '[ "$(folab_cls bulk active)" = bk2 ]'
 ok $? "the class is back on bk2"
 m1=$(folab_cls bulk moves)
 cmp_ok "$(fo_delta "$m1" "$m0")" -ge 2 "it moved away and back (moves)"
-cmp_ok "$(fo_delta "$(folab_cls critical moves)" "$c0")" -eq 0 "the critical class never moved (moves)"
+cmp_ok "$(fo_delta "$(folab_cls critical moves)" "$c0")" -eq 0 \
+	"the critical class never moved (moves)"
 ok "$(ns_alive "$CPID" && ns_alive "$SPID"; echo $?)" "both daemons still run"
 
 lab_finish

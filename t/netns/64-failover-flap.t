@@ -41,7 +41,8 @@ wait_until $((TOTAL + 10)) eval "! ns_alive $fpid"
 folab_fault 1 clear
 wait_until 10 eval "! ns_alive $pid"
 diag "probe during the flapping (not judged): $(cat "$T/flap.json")"
-cmp_ok "$(grep -c '^dark' "$T/flap-r1.log")" -ge 5 "the flapping ran (dark phases; 7 or 8 unless the machine is slow)"
+cmp_ok "$(grep -c '^dark' "$T/flap-r1.log")" -ge 5 \
+	"the flapping ran (dark phases; 7 or 8 unless the machine is slow)"
 
 moves=$(fo_delta "$(folab_cls critical moves)" "$m_cr")
 diag "critical: $moves moves (status), $(($(folab_moves_log critical | wc -l) - l_cr)) logged;" \
@@ -56,7 +57,9 @@ wait_until 30 eval 'folab_all_up && [ "$(folab_cls critical active)" = cr1 ]'
 ok $? "after the flapping the class is back on cr1 ($(elapsed "$t_c") s)"
 is "$(folab_cls bulk active) $(folab_cls default active)" "bk2 df3" \
 	"bulk and default still ride bk2 and df3"
-is "$(fo_delta "$(folab_cls bulk moves)" "$m_bk") $(fo_delta "$(folab_cls default moves)" "$m_df")" \
+d_bk=$(fo_delta "$(folab_cls bulk moves)" "$m_bk")
+d_df=$(fo_delta "$(folab_cls default moves)" "$m_df")
+is "$d_bk $d_df" \
 	"0 0" "bulk and default made no move"
 is "$(grep -cE "class '(bulk|default)': moves from" "$T/client.log")" "$l_other" \
 	"no move of bulk or default in the log"

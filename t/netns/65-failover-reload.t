@@ -38,7 +38,8 @@ ok $? "reload: critical -> duplicate, bulk probes every 1 s, default -> lowest-r
 is "$(folab_cls critical policy) $(folab_cls default policy)" "duplicate lowest-rtt" \
 	"status shows the new policies"
 like "$(folab_cls critical second)" '^cr[123]$' "the duplicate class has its second tunnel"
-is "$(folab_q "$CLI_SOCK" '[.tunnels[] | select(.name | test("^bk")) | .health.probe_interval_ms] | join(" ")')" \
+bk_pi='[.tunnels[] | select(.name | test("^bk")) | .health.probe_interval_ms] | join(" ")'
+is "$(folab_q "$CLI_SOCK" "$bk_pi")" \
 	"1000 1000 1000" "the bulk tunnels probe every 1000 ms now"
 sleep 2
 folab_client_conf "cls(c, 'critical')['policy'] = 'lowest-rtt'"

@@ -30,7 +30,10 @@ ok $? "sniffer on the server's TUN ready"
 sniffed() { python3 "$RAWPKT" count "$T/srv.sniff" "$1"; }
 cliq() { folab_tun "$1" "$2"; }
 spoofed() { folab_tun "$1" drops.spoofed "$SRV_SOCK"; }
-spoofed_cr() { folab_q "$SRV_SOCK" '[.tunnels[] | select(.name | test("^cr")) | .drops.spoofed] | add'; }
+spoofed_cr()
+{
+	folab_q "$SRV_SOCK" '[.tunnels[] | select(.name | test("^cr")) | .drops.spoofed] | add'
+}
 
 # send TUNNEL TAG SRC COUNT: COUNT packets from SRC to the server into the client's TUN
 send() { ns_exec cli python3 "$RAWPKT" send "mpq-$1" "$3" 10.200.0.1 "$4" "$2"; }
