@@ -1258,7 +1258,8 @@ static void parse_class_health(struct loader *l, const char *p, json_t *o, struc
 	json_t *x;
 	int r;
 
-	if ((x = json_object_get(o, "policy")) && get_enum(l, kpath(q, p, "policy"), x, policies, &r))
+	if ((x = json_object_get(o, "policy")) &&
+	    get_enum(l, kpath(q, p, "policy"), x, policies, &r))
 		k->policy = (enum conf_policy)r;
 	if ((x = json_object_get(o, "probe_interval_ms")))
 		get_uint(l, kpath(q, p, "probe_interval_ms"), x, 10, 60000, &h->probe_interval_ms);
@@ -1284,10 +1285,9 @@ static void class_add_tunnel(struct conf_class *k, size_t t)
 
 static void parse_classes(struct loader *l, json_t *v)
 {
-	static const char *const keys[] = {"name",	       "default",	  "match",
-					   "tunnels",	       "policy",	  "probe_interval_ms",
-					   "silence_ms",       "loss_pct",	  "max_rtt_ms",
-					   "recover_ms",       NULL};
+	static const char *const keys[] = {
+		"name",	      "default",  "match",	"tunnels",    "policy", "probe_interval_ms",
+		"silence_ms", "loss_pct", "max_rtt_ms", "recover_ms", NULL};
 	struct conf *c = l->c;
 	size_t n = get_array(l, "classes", v, CONF_MAX_CLASSES, false);
 	char p[PATH_LEN], q[PATH_LEN], r[PATH_LEN], nb[VAL_LEN], kb[KNOWN_LEN];
@@ -1639,7 +1639,8 @@ static void parse_groups(struct loader *l, const char *cp, size_t ci, json_t *v,
 				if (!get_name(l, r, json_array_get(x, j), &s))
 					continue;
 				for (size_t k = 0; k < cl->n_tunnels; k++)
-					if (strcmp(c->srv_tunnels[cl->first_tunnel + k].name, s) == 0)
+					if (strcmp(c->srv_tunnels[cl->first_tunnel + k].name, s) ==
+					    0)
 						t = &c->srv_tunnels[cl->first_tunnel + k];
 				if (!t) {
 					errf(l, r, "unknown tunnel %s (known: %s)",

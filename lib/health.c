@@ -67,6 +67,7 @@ void health_session_up(struct health *h, uint64_t now_ns)
 {
 	h->session = true;
 	h->last_ack_ns = now_ns;
+	h->unacked_since_ns = 0;
 	h->better_since_ns = 0;
 	if (!h->ever_up)
 		enter(h, HEALTH_UP, HEALTH_R_OK, now_ns);
@@ -91,6 +92,11 @@ void health_acked_at(struct health *h, uint64_t ack_ns)
 {
 	if (ack_ns > h->last_ack_ns)
 		h->last_ack_ns = ack_ns;
+}
+
+void health_unacked_since(struct health *h, uint64_t since_ns)
+{
+	h->unacked_since_ns = since_ns;
 }
 
 void health_set_rtt(struct health *h, uint32_t srtt_us)
@@ -136,7 +142,8 @@ static enum health_state judge(const struct health *h, uint64_t now, enum health
 		*why = HEALTH_R_NO_SESSION;
 		return HEALTH_DOWN;
 	}
-	if (now > h->last_ack_ns && now - h->last_ack_ns > (uint64_t)health_silence_ms(h) * MS) {
+	if (h->unacked_since_ns && now > h->unacked_since_ns &&
+	    now - h->unacked_since_ns > (uint64_t)health_silence_ms(h) * MS) {
 		*why = HEALTH_R_SILENCE;
 		return HEALTH_DOWN;
 	}
@@ -247,7 +254,9 @@ const char *health_reason_name(enum health_reason r)
 const char *health_describe(const struct health *h, uint64_t now_ns, char *buf, size_t size)
 {
 	int loss = health_loss_permille(h);
-	uint64_t quiet = now_ns > h->last_ack_ns ? (now_ns - h->last_ack_ns) / MS : 0;
+	uint64_t quiet = h->unacked_since_ns && now_ns > h->unacked_since_ns
+				 ? (now_ns - h->unacked_since_ns) / MS
+				 : 0;
 	char extra[64] = "";
 
 	if (h->better_since_ns && h->better != h->state)
@@ -259,7 +268,7 @@ const char *health_describe(const struct health *h, uint64_t now_ns, char *buf, 
 		snprintf(buf, size, "no session%s", extra);
 		break;
 	case HEALTH_R_SILENCE:
-		snprintf(buf, size, "no acknowledgement for %llu ms (limit %u ms)%s",
+		snprintf(buf, size, "sent, not acknowledged for %llu ms (limit %u ms)%s",
 			 (unsigned long long)quiet, health_silence_ms(h), extra);
 		break;
 	case HEALTH_R_LOSS:

@@ -14,7 +14,7 @@
  *   UP        acknowledgements arrive, loss and RTT within their limits.
  *   DEGRADED  loss over the recent window at or above loss_pct, or smoothed RTT above
  *             max_rtt_ms: usable, but a healthy tunnel is preferred.
- *   DOWN      no session, or nothing acknowledged for the silence threshold.
+ *   DOWN      no session, or something sent and not acknowledged for the silence threshold.
  *
  * Getting worse is immediate. Getting better needs the better condition to hold for a hold
  * time (recover_ms), which doubles each time a tunnel falls again soon after it recovered
@@ -68,8 +68,9 @@ struct health {
 	uint64_t since_ns; /* when state was entered */
 	bool session;
 	bool ever_up;
-	uint64_t last_ack_ns; /* last acknowledgement (or session start) */
-	uint32_t srtt_us;     /* smoothed RTT; valid when have_rtt */
+	uint64_t last_ack_ns;	   /* last acknowledgement (or session start) */
+	uint64_t unacked_since_ns; /* oldest send not answered by an acknowledgement, 0: none */
+	uint32_t srtt_us;	   /* smoothed RTT; valid when have_rtt */
 	bool have_rtt;
 	/* loss window: per interval, datagrams acknowledged and declared lost */
 	uint32_t win_acked[HEALTH_WINDOW], win_lost[HEALTH_WINDOW];
@@ -110,6 +111,14 @@ void health_count(struct health *h, uint32_t acked, uint32_t lost);
 
 /* The time of the latest acknowledgement (ignored if older than the one known). */
 void health_acked_at(struct health *h, uint64_t ack_ns);
+
+/*
+ * Since when something sent is waiting for an acknowledgement: the first datagram sent after
+ * the latest acknowledgement, 0 when nothing is outstanding. Silence is measured from there, so
+ * that a tunnel with nothing to send is never "silent", and a daemon that was starved of CPU
+ * (its acknowledgements waiting unread) judges only after reading them.
+ */
+void health_unacked_since(struct health *h, uint64_t since_ns);
 
 /* The smoothed RTT in microseconds (only after a first RTT sample). */
 void health_set_rtt(struct health *h, uint32_t srtt_us);

@@ -100,7 +100,17 @@ static const struct metric tunnel_metrics[] = {
 	{"mpquic_tunnel_rtt_variance_seconds", "gauge", "RTT variation", "var", "rtt_ms"},
 	{"mpquic_tunnel_cwnd_bytes", "gauge", "Congestion window", "cwnd", NULL},
 	{"mpquic_tunnel_bytes_in_flight", "gauge", "Bytes in flight", "bytes_in_flight", NULL},
+	{"mpquic_tunnel_probes_total", "counter", "Probe datagrams sent on a quiet path", "probes",
+	 NULL},
+	{"mpquic_tunnel_probe_bytes_total", "counter",
+	 "UDP payload bytes of the packets that carried probes", "probe_bytes", NULL},
+	{"mpquic_tunnel_duplicates_dropped_total", "counter",
+	 "Duplicates of a duplicate class dropped on receipt", "dup_dropped", NULL},
+	{"mpquic_tunnel_path_loss_ratio", "gauge",
+	 "Datagram loss over the path-health window (client)", "loss_pct", "health"},
 };
+
+static const char *const health_states[] = {"up", "degraded", "down", "unknown"};
 
 static void tunnel_labels(struct out *o, const json_t *t)
 {
@@ -109,6 +119,71 @@ static void tunnel_labels(struct out *o, const json_t *t)
 	put_label(o, "class", str(t, "class"), false);
 	put_label(o, "wan", str(t, "wan"), false);
 	put_label(o, "client", str(t, "client"), false);
+}
+
+/* Client classes: moves, duplicates dropped, and the active tunnel. */
+static void put_classes(struct out *o, const json_t *classes)
+{
+	const json_t *k;
+	size_t i;
+
+	if (!json_array_size(classes))
+		return;
+	put(o, "# HELP mpquic_class_moves_total Times the class moved to another tunnel\n"
+	       "# TYPE mpquic_class_moves_total counter\n");
+	json_array_foreach (classes, i, k) {
+		put(o, "mpquic_class_moves_total{");
+		put_label(o, "class", str(k, "name"), true);
+		put(o, "} %.17g\n", num(k, "moves"));
+	}
+	put(o, "# HELP mpquic_class_duplicates_dropped_total Duplicates dropped for the class\n"
+	       "# TYPE mpquic_class_duplicates_dropped_total counter\n");
+	json_array_foreach (classes, i, k) {
+		put(o, "mpquic_class_duplicates_dropped_total{");
+		put_label(o, "class", str(k, "name"), true);
+		put(o, "} %.17g\n", num(k, "dup_dropped"));
+	}
+	put(o, "# HELP mpquic_class_active 1 for the tunnel(s) the class rides\n"
+	       "# TYPE mpquic_class_active gauge\n");
+	json_array_foreach (classes, i, k) {
+		const char *role[] = {"active", "second"};
+
+		for (size_t r = 0; r < 2; r++) {
+			if (!str(k, role[r])[0])
+				continue;
+			put(o, "mpquic_class_active{");
+			put_label(o, "class", str(k, "name"), true);
+			put_label(o, "tunnel", str(k, role[r]), false);
+			put_label(o, "role", role[r], false);
+			put(o, "} 1\n");
+		}
+	}
+}
+
+/* Server groups: return-path switches and duplicates dropped. */
+static void put_groups(struct out *o, const json_t *groups)
+{
+	const json_t *g;
+	size_t i;
+
+	if (!json_array_size(groups))
+		return;
+	put(o, "# HELP mpquic_group_switches_total Return-path moves between a group's tunnels\n"
+	       "# TYPE mpquic_group_switches_total counter\n");
+	json_array_foreach (groups, i, g) {
+		put(o, "mpquic_group_switches_total{");
+		put_label(o, "group", str(g, "name"), true);
+		put_label(o, "client", str(g, "client"), false);
+		put(o, "} %.17g\n", num(g, "switches"));
+	}
+	put(o, "# HELP mpquic_group_duplicates_dropped_total Duplicates dropped for the group\n"
+	       "# TYPE mpquic_group_duplicates_dropped_total counter\n");
+	json_array_foreach (groups, i, g) {
+		put(o, "mpquic_group_duplicates_dropped_total{");
+		put_label(o, "group", str(g, "name"), true);
+		put_label(o, "client", str(g, "client"), false);
+		put(o, "} %.17g\n", num(g, "dup_dropped"));
+	}
 }
 
 char *metrics_from_status(const json_t *status)
@@ -149,7 +224,9 @@ char *metrics_from_status(const json_t *status)
 
 				if (!json_is_number(json_object_get(s, me->key)))
 					continue;
-				v = num(s, me->key) / 1000.0;
+				/* rtt_ms in ms -> seconds, loss_pct in % -> ratio */
+				v = num(s, me->key) /
+				    (strcmp(me->sub, "health") == 0 ? 100.0 : 1000.0);
 			} else {
 				if (!json_is_number(json_object_get(t, me->key)))
 					continue;
@@ -174,6 +251,22 @@ char *metrics_from_status(const json_t *status)
 			put(&o, "} %.17g\n", json_number_value(v));
 		}
 	}
+	put(&o, "# HELP mpquic_tunnel_health Path health state of a client tunnel (1 for the "
+		"current one)\n# TYPE mpquic_tunnel_health gauge\n");
+	json_array_foreach (tunnels, i, t) {
+		const json_t *h = json_object_get(t, "health");
+
+		if (!json_is_object(h))
+			continue;
+		for (size_t k = 0; k < ARRAY_SIZE(health_states); k++) {
+			put(&o, "mpquic_tunnel_health");
+			tunnel_labels(&o, t);
+			put_label(&o, "state", health_states[k], false);
+			put(&o, "} %d\n", strcmp(str(h, "state"), health_states[k]) == 0);
+		}
+	}
+	put_classes(&o, json_object_get(status, "classes"));
+	put_groups(&o, json_object_get(status, "groups"));
 	if (json_is_object(listener)) {
 		const char *key;
 		const json_t *v;

@@ -122,7 +122,7 @@ struct client {
 	struct daemon *d;	 /* borrowed */
 	struct tunnel **tunnels; /* owned, each; in conf.tunnels order */
 	size_t n_tunnels;
-	struct wans *wans;	     /* owned; NULL without WANs */
+	struct wans *wans;	 /* owned; NULL without WANs */
 	struct class_state *cls; /* owned: per class of the configuration */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
@@ -222,13 +222,14 @@ static void move_reason(const struct conf_class *k, const struct tunnel *old,
 		snprintf(buf, size, "%.96s has no session (%.80s)", old->name,
 			 old->last_error[0] ? old->last_error : state_names[old->state]);
 	} else if (tunnel_score(old) < tunnel_score(new)) {
-		snprintf(buf, size, "%.96s %s: %.90s", old->name, health_state_name(old->health.state),
+		snprintf(buf, size, "%.96s %s: %.90s", old->name,
+			 health_state_name(old->health.state),
 			 health_describe(&old->health, now, h, sizeof(h)));
 	} else if (k->policy == CONF_POLICY_LOWEST_RTT && tunnel_score(old) == tunnel_score(new)) {
-		snprintf(buf, size, "lower RTT: %.1f ms against %.1f ms", new->health.srtt_us / 1000.,
-			 old->health.srtt_us / 1000.);
+		snprintf(buf, size, "lower RTT: %.1f ms against %.1f ms",
+			 new->health.srtt_us / 1000., old->health.srtt_us / 1000.);
 	} else {
-		snprintf(buf, size, "%.96s is %s again and comes first", new->name,
+		snprintf(buf, size, "%.96s is %s and comes first", new->name,
 			 health_state_name(new->health.state));
 	}
 }
@@ -239,7 +240,7 @@ static void announce_roles(struct client *cl, const struct conf_class *k,
 {
 	for (size_t i = 0; i < k->n_tunnels; i++) {
 		struct tunnel *t = class_tunnel(cl, k, i);
-		int role = t == cs->active ? MPQ_ROLE_ACTIVE
+		int role = t == cs->active   ? MPQ_ROLE_ACTIVE
 			   : t == cs->second ? MPQ_ROLE_DUPLICATE
 					     : MPQ_ROLE_STANDBY;
 		uint8_t buf[16], *q = buf;
@@ -293,7 +294,8 @@ static void class_update(struct client *cl, int class_idx)
 		if (cs->active) {
 			cs->moves++;
 			cs->last_move_ns = mpq_now_ns();
-			snprintf(cs->last_from, sizeof(cs->last_from), "%s", cs->active->conf->name);
+			snprintf(cs->last_from, sizeof(cs->last_from), "%s",
+				 cs->active->conf->name);
 			snprintf(cs->last_to, sizeof(cs->last_to), "%s", best->conf->name);
 			snprintf(cs->last_reason, sizeof(cs->last_reason), "%s", why);
 		}
@@ -763,8 +765,13 @@ static void health_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	bool write = false;
 	char h[160];
 
-	(void)loop;
 	(void)revents;
+	/*
+	 * Acknowledgements may be waiting unread (a loop starved of CPU runs its timers and its
+	 * reads in one late round): read them first, or every tunnel would look silent at once.
+	 */
+	if (t->conn && t->sock.fd >= 0)
+		udp_read_cb(loop, &t->udp_watcher, EV_READ);
 	if (t->conn && t->state == TUNNEL_UP) {
 		struct conn_path p;
 
@@ -774,6 +781,7 @@ static void health_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		t->seen = p;
 		if (p.last_ack_ns)
 			health_acked_at(&t->health, p.last_ack_ns);
+		health_unacked_since(&t->health, p.unacked_since_ns);
 		if (p.have_rtt)
 			health_set_rtt(&t->health, p.srtt_us);
 		/* A quiet interval gets a probe, so that the path is measured all the same. */
@@ -1295,13 +1303,12 @@ static json_t *health_json(const struct tunnel *t, uint64_t now)
 	const struct health *h = &t->health;
 	int loss = health_loss_permille(h);
 	char buf[160];
-	json_t *o = json_pack("{s:s, s:f, s:s, s:s, s:I, s:I}", "state",
-			      health_state_name(h->state), "since_s",
-			      (double)(now - h->since_ns) / 1e9, "reason",
-			      health_reason_name(h->reason), "detail",
-			      health_describe(h, now, buf, sizeof(buf)), "probe_interval_ms",
-			      (json_int_t)h->conf.probe_interval_ms, "silence_ms",
-			      (json_int_t)health_silence_ms(h));
+	json_t *o = json_pack(
+		"{s:s, s:f, s:s, s:s, s:I, s:I}", "state", health_state_name(h->state), "since_s",
+		(double)(now - h->since_ns) / 1e9, "reason", health_reason_name(h->reason),
+		"detail", health_describe(h, now, buf, sizeof(buf)), "probe_interval_ms",
+		(json_int_t)h->conf.probe_interval_ms, "silence_ms",
+		(json_int_t)health_silence_ms(h));
 
 	json_object_set_new(o, "rtt_ms",
 			    h->have_rtt && t->state == TUNNEL_UP ? json_real(h->srtt_us / 1000.)
@@ -1367,7 +1374,8 @@ void client_status(struct daemon *d, json_t *root)
 				      cs->active ? cs->active->conf->name : "", "second",
 				      cs->second ? cs->second->conf->name : "", "mark",
 				      (json_int_t)k->mark, "table", (json_int_t)k->table, "moves",
-				      (json_int_t)cs->moves, "dup_dropped", (json_int_t)cs->dup_dropped);
+				      (json_int_t)cs->moves, "dup_dropped",
+				      (json_int_t)cs->dup_dropped);
 
 		if (cs->moves)
 			json_object_set_new(o, "last_move",

@@ -243,8 +243,7 @@ static uint64_t delay_cap(struct conn *c, ngtcp2_tstamp ts, uint64_t *ret_inflig
  * One probe datagram (docs/protocol.md, Extensions) into dst: > 0 written, 0 when the
  * congestion window or pacing holds it back (it stays pending), < 0 a fatal ngtcp2 error.
  */
-static ngtcp2_ssize write_probe(struct conn *c, ngtcp2_pkt_info *pi, uint8_t *dst,
-				ngtcp2_tstamp ts)
+static ngtcp2_ssize write_probe(struct conn *c, ngtcp2_pkt_info *pi, uint8_t *dst, ngtcp2_tstamp ts)
 {
 	uint8_t body[MPQ_PROBE_LEN];
 	uint64_t stamp = ts;
@@ -266,11 +265,13 @@ static ngtcp2_ssize write_probe(struct conn *c, ngtcp2_pkt_info *pi, uint8_t *ds
 		{.base = c->probe_hdr, .len = c->probe_hdr_len},
 		{.base = body, .len = sizeof(body)},
 	};
-	n = ngtcp2_conn_writev_datagram(c->qc, &c->ps.path, pi, dst, MPQ_MAX_UDP_PAYLOAD,
-					&accepted, NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, dv, 2, ts);
+	n = ngtcp2_conn_writev_datagram(c->qc, &c->ps.path, pi, dst, MPQ_MAX_UDP_PAYLOAD, &accepted,
+					NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, dv, 2, ts);
 	if (accepted) {
 		c->probe_pending = false;
 		c->path.last_dgram_tx_ns = ts;
+		if (!c->path.unacked_since_ns)
+			c->path.unacked_since_ns = ts;
 		c->stats.probes++;
 		if (n > 0)
 			c->stats.probe_bytes += (uint64_t)n;
@@ -408,6 +409,8 @@ int conn_write(struct conn *c)
 				NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, dv, 2, ts);
 			if (accepted) {
 				c->path.last_dgram_tx_ns = ts;
+				if (!c->path.unacked_since_ns)
+					c->path.unacked_since_ns = ts;
 				c->stats.tx_packets++;
 				c->stats.tx_bytes += plen;
 				fqq_pop(c->txq);
@@ -1215,6 +1218,7 @@ static int ack_datagram_cb(ngtcp2_conn *qc, uint64_t dgram_id, void *user_data)
 	(void)dgram_id;
 	c->path.dgram_acked++;
 	c->path.last_ack_ns = mpq_now_ns();
+	c->path.unacked_since_ns = 0;
 	return 0;
 }
 
@@ -1652,6 +1656,9 @@ void conn_stats_add(struct conn_stats *to, const struct conn_stats *from)
 	to->rx_bytes += from->rx_bytes;
 	for (int i = 0; i < CONN_DROP__N; i++)
 		to->drops[i] += from->drops[i];
+	to->probes += from->probes;
+	to->probe_bytes += from->probe_bytes;
+	to->dup_dropped += from->dup_dropped;
 }
 
 void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, json_t *obj)
@@ -1671,4 +1678,9 @@ void conn_stats_json(const struct conn_stats *a, const struct conn_stats *b, jso
 		json_object_set_new(drops, drop_names[i],
 				    json_integer((json_int_t)(a->drops[i] + b->drops[i])));
 	json_object_set_new(obj, "drops", drops);
+	json_object_set_new(obj, "probes", json_integer((json_int_t)(a->probes + b->probes)));
+	json_object_set_new(obj, "probe_bytes",
+			    json_integer((json_int_t)(a->probe_bytes + b->probe_bytes)));
+	json_object_set_new(obj, "dup_dropped",
+			    json_integer((json_int_t)(a->dup_dropped + b->dup_dropped)));
 }

@@ -60,6 +60,8 @@ struct conn_stats {
 struct conn_path {
 	uint64_t dgram_acked, dgram_lost;
 	uint64_t last_ack_ns, last_dgram_tx_ns;
+	uint64_t unacked_since_ns; /* first datagram sent after the latest acknowledgement, 0:
+				      none outstanding since */
 	uint32_t srtt_us;
 	bool have_rtt;
 };

@@ -132,9 +132,9 @@ struct server {
 	struct srv_tunnel *tunnels; /* owned, one per conf.srv_tunnels */
 	struct srv_group *groups;   /* owned: conf.srv_groups, then one per ungrouped tunnel */
 	size_t n_groups;
-	uint32_t *client_conns;	    /* owned: live connections per client identity */
-	struct srv_conn *conns;	    /* list of all connections */
-	struct srv_conn *dirty;	    /* connections to write after this batch */
+	uint32_t *client_conns; /* owned: live connections per client identity */
+	struct srv_conn *conns; /* list of all connections */
+	struct srv_conn *dirty; /* connections to write after this batch */
 	size_t n_conns;
 	size_t n_handshaking;
 	struct server_stats stats;
@@ -1112,10 +1112,11 @@ void server_status(struct daemon *d, json_t *root)
 		if (t->live)
 			conn_status_json(t->live->conn, o);
 		conn_stats_json(&t->totals, t->live ? conn_stats(t->live->conn) : NULL, o);
-		json_object_set_new(o, "group",
-				    json_string(t->group && t->group->conf ? t->group->conf->name : ""));
+		json_object_set_new(
+			o, "group",
+			json_string(t->group && t->group->conf ? t->group->conf->name : ""));
 		json_object_set_new(o, "role",
-				    json_string(t->role == MPQ_ROLE_ACTIVE	  ? "active"
+				    json_string(t->role == MPQ_ROLE_ACTIVE	? "active"
 						: t->role == MPQ_ROLE_DUPLICATE ? "duplicate"
 										: "standby"));
 		json_object_set_new(o, "return_path",
@@ -1136,14 +1137,14 @@ void server_status(struct daemon *d, json_t *root)
 		for (size_t j = 0; j < g->n_members; j++)
 			json_array_append_new(members, json_string(g->members[j]->conf->name));
 		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:o, s:s, s:s, s:b, s:I, s:I}", "name",
-				       g->conf->name, "client", cf->clients[g->conf->client].identity,
-				       "tunnels", members, "active",
-				       live_session(g->active) ? g->active->conf->name : "",
-				       "second",
-				       g->dup && live_session(g->second) ? g->second->conf->name : "",
-				       "duplicate", g->dup, "switches", (json_int_t)g->switches,
-				       "dup_dropped", (json_int_t)g->dup_dropped));
+			arr,
+			json_pack("{s:s, s:s, s:o, s:s, s:s, s:b, s:I, s:I}", "name", g->conf->name,
+				  "client", cf->clients[g->conf->client].identity, "tunnels",
+				  members, "active",
+				  live_session(g->active) ? g->active->conf->name : "", "second",
+				  g->dup && live_session(g->second) ? g->second->conf->name : "",
+				  "duplicate", g->dup, "switches", (json_int_t)g->switches,
+				  "dup_dropped", (json_int_t)g->dup_dropped));
 	}
 	json_object_set_new(root, "groups", arr);
 	for (size_t i = 0; i < cf->n_clients; i++) {

@@ -13,13 +13,23 @@
 
 static const struct health_conf critical = {.probe_interval_ms = 100, .loss_pct = 10};
 
-/* Drive one probe interval: acked/lost datagrams, acknowledged at the end of it if acked. */
+/*
+ * Drive one probe interval: something is sent at its start; acknowledged at its end when
+ * acked (nothing outstanding then), otherwise it waits since the first unanswered send.
+ */
+static uint64_t unacked;
+
 static bool step(struct health *h, uint64_t *t, uint32_t acked, uint32_t lost)
 {
+	if (!unacked)
+		unacked = *t;
 	*t += 100 * MS;
 	health_count(h, acked, lost);
-	if (acked)
+	if (acked) {
 		health_acked_at(h, *t);
+		unacked = 0;
+	}
+	health_unacked_since(h, unacked);
 	return health_tick(h, *t);
 }
 
@@ -50,6 +60,7 @@ static void test_session(void **state)
 	uint64_t t = 10 * S;
 
 	(void)state;
+	unacked = 0;
 	health_init(&h, &critical, t);
 	assert_int_equal(h.state, HEALTH_UNKNOWN);
 	assert_int_equal(health_rank(&h), 0);
@@ -80,6 +91,7 @@ static void test_silence(void **state)
 	char buf[128];
 
 	(void)state;
+	unacked = 0;
 	health_init(&h, &critical, t);
 	health_session_up(&h, t);
 	for (int i = 0; i < 20; i++)
@@ -93,7 +105,7 @@ static void test_silence(void **state)
 	assert_int_equal(h.state, HEALTH_DOWN);
 	assert_int_equal(h.reason, HEALTH_R_SILENCE);
 	health_describe(&h, t, buf, sizeof(buf));
-	assert_non_null(strstr(buf, "no acknowledgement for 400 ms"));
+	assert_non_null(strstr(buf, "not acknowledged for 400 ms"));
 	/* a long RTT stretches the threshold: probe interval + 2 RTT */
 	health_set_rtt(&h, 400 * 1000);
 	assert_int_equal(health_silence_ms(&h), 900);
@@ -107,6 +119,7 @@ static void test_loss(void **state)
 	int i, n = 0;
 
 	(void)state;
+	unacked = 0;
 	health_init(&h, &critical, t);
 	health_session_up(&h, t);
 	for (i = 0; i < 16; i++)
@@ -129,12 +142,14 @@ static void test_loss(void **state)
 		step(&h, &t, 10, 0);
 	assert_int_equal(h.state, HEALTH_UP);
 	/* too few samples are not judged */
+	unacked = 0;
 	health_init(&h, &critical, t);
 	health_session_up(&h, t);
 	for (i = 0; i < 16; i++)
 		step(&h, &t, i < 4 ? 1 : 0, i < 3 ? 1 : 0);
 	assert_int_equal(health_loss_permille(&h), -1);
 	/* loss_pct 0: never judged */
+	unacked = 0;
 	health_init(&h, &(struct health_conf){.probe_interval_ms = 100}, t);
 	health_session_up(&h, t);
 	for (i = 0; i < 20; i++)
@@ -149,6 +164,7 @@ static void test_rtt(void **state)
 	struct health_conf c = {.probe_interval_ms = 100, .max_rtt_ms = 200};
 
 	(void)state;
+	unacked = 0;
 	health_init(&h, &c, t);
 	health_session_up(&h, t);
 	health_set_rtt(&h, 150 * 1000);
@@ -172,6 +188,7 @@ static void test_flap(void **state)
 	uint32_t holds[8];
 
 	(void)state;
+	unacked = 0;
 	health_init(&h, &critical, t);
 	health_session_up(&h, t);
 	for (int round = 0; round < 8; round++) {
@@ -205,6 +222,7 @@ static void test_relapse(void **state)
 	uint64_t t = 10 * S;
 
 	(void)state;
+	unacked = 0;
 	health_init(&h, &critical, t);
 	health_session_up(&h, t);
 	for (int i = 0; i < 5; i++)
