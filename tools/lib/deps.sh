@@ -26,7 +26,7 @@ DEBIAN_PACKAGES=(
 	build-essential pkg-config meson ninja-build cmake xz-utils curl ca-certificates
 	libev-dev libnftnl-dev libmnl-dev libjansson-dev libcmocka-dev
 	nftables iproute2 iputils-ping iperf3 openssl openvpn procps psmisc kmod python3
-	clang-format shellcheck systemd iptables
+	clang-format shellcheck systemd iptables jq
 )
 
 deps_log() { printf '[deps] %s\n' "$*" >&2; }
