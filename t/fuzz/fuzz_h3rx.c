@@ -680,7 +680,8 @@ static uint8_t *record(uint8_t *p, uint8_t op, const uint8_t *d, size_t len)
 	*p++ = op;
 	*p++ = (uint8_t)(len >> 8);
 	*p++ = (uint8_t)len;
-	memcpy(p, d, len);
+	if (len)
+		memcpy(p, d, len);
 	return p + len;
 }
 

@@ -8,7 +8,7 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
 for bin in "$build"/t/fuzz/fuzz_*; do
-	[ -x "$bin" ] && [ -f "$bin" ] || continue
+	if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
 	name=${bin##*/fuzz_}
 	dir=$top/t/fuzz/corpus/$name
 	mkdir -p "$dir"
