@@ -4,7 +4,7 @@
 # written). Fails on a crash, a sanitizer report, a leak, a slow input (> 10 s) or an input
 # needing > 2 GiB; the input that did it is kept in $MPQ_FUZZ_ARTIFACTS (default: a
 # directory next to BINARY) and named in the output. Prints the coverage reached (cov, ft),
-# the corpus size and the speed (exec/s).
+# the corpus size and the speed (exec/s). A dictionary t/fuzz/<target>.dict is used if present.
 set -u
 bin=$1
 corpus=$2
@@ -22,9 +22,13 @@ mkdir -p "$work/corpus" "$artifacts" || exit 1
 cp -- "$corpus"/* "$work/corpus/" 2>/dev/null
 seeds=$(find "$work/corpus" -type f | wc -l)
 
+# A dictionary t/fuzz/<name>.dict beside the corpus directory, if there is one.
+dict=()
+[ -f "$corpus/../../${name#fuzz_}.dict" ] && dict=(-dict="$corpus/../../${name#fuzz_}.dict")
+
 # libFuzzer stops itself after max_total_time; timeout(1) is the guard if it does not.
 timeout --kill-after=10 $((secs + 120)) "$bin" -max_total_time="$secs" -timeout=10 \
-	-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+	-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" \
 	"$work/corpus" >"$work/log" 2>&1
 status=$?
 
