@@ -765,10 +765,12 @@ size_t fuzz_seed(unsigned i, uint8_t *buf, size_t size)
 	if (size < 2048)
 		return 0;
 	switch (i) {
-	case 0: /* health GET */
+	case 0: /* health GET, then a datagram without a session */
 		p = control(p, true);
 		q = put_headers(f, health);
 		p = record(p, 1 | 0 << 3, f, (size_t)(q - f));
+		p = record(p, 7, NULL, 0);
+		p = record(p, 4 | 0 << 3, ping, sizeof(ping));
 		break;
 	case 1: /* CONNECT-IP session, a capsule, datagrams both ways */
 		p = control(p, true);
