@@ -36,7 +36,7 @@ last=$(grep -E '^#[0-9]+' "$work/log" | tail -n 1)
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log")
 echo "$name: ${secs}s, $seeds seeds, ${execs:-?} runs, ${rate:-?} exec/s"
-echo "$name: $last"
+[ -n "$last" ] && echo "$name: $last"
 if [ $status -ne 0 ] || grep -qE '^(==[0-9]+==ERROR|SUMMARY: )|runtime error:' "$work/log"; then
 	echo "$name: FAILED (exit status $status); libFuzzer's output:"
 	tail -n 80 "$work/log"
