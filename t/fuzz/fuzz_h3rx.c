@@ -710,44 +710,41 @@ static uint8_t *control(uint8_t *p, bool h3_datagram)
 	return record(p, 2 | 2 << 3, s, 1);
 }
 
+/* Header lists: name, value, ..., NULL. */
+/* clang-format off */
 static const char *const health[] = {
-	":method",    "GET",	   ":scheme", "https",
-	":authority", SERVER_NAME, ":path",   "/.well-known/mpquic/health",
+	":method", "GET",
+	":scheme", "https",
+	":authority", SERVER_NAME,
+	":path", "/.well-known/mpquic/health",
 	NULL,
 };
 static const char *const connect_ip[] = {
-	":method",
-	"CONNECT",
-	":protocol",
-	"connect-ip",
-	":scheme",
-	"https",
-	":authority",
-	SERVER_NAME,
-	":path",
-	MPQ_SESSION_PATH_PREFIX "t1",
-	"capsule-protocol",
-	"?1",
+	":method", "CONNECT",
+	":protocol", "connect-ip",
+	":scheme", "https",
+	":authority", SERVER_NAME,
+	":path", MPQ_SESSION_PATH_PREFIX "t1",
+	"capsule-protocol", "?1",
 	NULL,
 };
 static const char *const connect_other[] = {
-	":method",
-	"CONNECT",
-	":protocol",
-	"connect-ip",
-	":scheme",
-	"https",
-	":authority",
-	SERVER_NAME,
-	":path",
-	MPQ_SESSION_PATH_PREFIX "t2",
-	"capsule-protocol",
-	"?1",
+	":method", "CONNECT",
+	":protocol", "connect-ip",
+	":scheme", "https",
+	":authority", SERVER_NAME,
+	":path", MPQ_SESSION_PATH_PREFIX "t2",
+	"capsule-protocol", "?1",
 	NULL,
 };
 static const char *const post[] = {
-	":method", "POST", ":scheme", "https", ":authority", SERVER_NAME, ":path", "/", NULL,
+	":method", "POST",
+	":scheme", "https",
+	":authority", SERVER_NAME,
+	":path", "/",
+	NULL,
 };
+/* clang-format on */
 
 /* IPv4 ICMP echo request 10.200.1.1 -> 10.200.0.1 (checksums are not checked). */
 static const uint8_t ping[28] = {
