@@ -1278,6 +1278,9 @@ static ngtcp2_conn *get_conn_cb(ngtcp2_crypto_conn_ref *ref)
 }
 
 static void ngtcp2_log_cb(void *user_data, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void ngtcp2_log_cb(void *user_data, const char *fmt, ...)
 {
 	struct conn *c = user_data;
 	char buf[512];

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctlreq.h"
 #include "log.h"
 #include "metrics.h"
 #include "mpq.h"
@@ -153,27 +154,21 @@ static json_t *build_status(struct ctl *c)
 static void handle_request(struct ctl_client *cc, const char *line, size_t len)
 {
 	struct ctl *c = cc->ctl;
-	json_error_t err;
-	json_t *req, *cmd, *st;
-	const char *name;
+	enum ctl_cmd cmd;
+	char err[256];
+	json_t *st;
 
 	c->requests++;
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
-	if (!req) {
-		reply_error(cc, "malformed request: %s", err.text);
+	if (ctl_parse_request(line, len, &cmd, err, sizeof(err)) < 0) {
+		reply_error(cc, "%s", err);
 		return;
 	}
-	cmd = json_is_object(req) ? json_object_get(req, "command") : NULL;
-	if (!json_is_string(cmd)) {
-		json_decref(req);
-		reply_error(cc, "%s", "expected {\"command\": \"status\"|\"metrics\"|\"reload\"}");
-		return;
-	}
-	name = json_string_value(cmd);
-	if (strcmp(name, "status") == 0) {
+	switch (cmd) {
+	case CTL_CMD_STATUS:
 		st = build_status(c);
 		reply(cc, json_pack("{s:b, s:o}", "ok", 1, "status", st));
-	} else if (strcmp(name, "metrics") == 0) {
+		break;
+	case CTL_CMD_METRICS: {
 		char *text;
 
 		st = build_status(c);
@@ -184,17 +179,15 @@ static void handle_request(struct ctl_client *cc, const char *line, size_t len)
 		else
 			reply_error(cc, "%s", "out of memory");
 		free(text);
-	} else if (strcmp(name, "reload") == 0) {
-		int r = daemon_reload(c->d);
-
-		if (r == 0)
+		break;
+	}
+	case CTL_CMD_RELOAD:
+		if (daemon_reload(c->d) == 0)
 			reply(cc, json_pack("{s:b}", "ok", 1));
 		else
 			reply_error(cc, "reload failed: %s", c->d->reload_error);
-	} else {
-		reply_error(cc, "unknown command '%.64s'", name);
+		break;
 	}
-	json_decref(req);
 }
 
 static size_t pending(const struct ctl_client *cc)

@@ -11,7 +11,7 @@ command -v shellcheck >/dev/null || skip_all "shellcheck is not installed"
 cd "$MPQ_TOP" || bail_out "cannot cd to $MPQ_TOP"
 
 scripts=()
-for f in tools/* tools/lib/*.sh t/lib/*.sh t/*/*.t; do
+for f in tools/* tools/lib/*.sh t/lib/*.sh t/fuzz/*.sh t/*/*.t; do
 	[ -f "$f" ] || continue
 	case $f in
 	*.sh | *.t) scripts+=("$f") ;;

@@ -2,7 +2,8 @@
 # Dependency bootstrap shared by tools/check, tools/demo and tools/bench.
 #
 # 1. Debian 12 packages: installed with apt-get when missing (a no-op when present).
-# 2. nghttp3 1.8 from bookworm-backports (binary packages).
+# 2. nghttp3 1.8 from bookworm-backports (binary packages), and ngtcp2's GnuTLS example client
+#    (ngtcp2-client: gtlsclient) from there for the interop test t/netns/60-interop-ngtcp2.t.
 # 3. wolfSSL (with QUIC) and ngtcp2 (with its wolfSSL crypto library): built from Debian's own
 #    source tarballs, verified against pinned SHA256 sums, into a prefix cached under
 #    $MPQUIC_DEPS_CACHE keyed by the pinned versions; the repo's .deps links to it.
@@ -19,6 +20,7 @@ NGTCP2_VERSION=1.11.0
 NGTCP2_ORIG=ngtcp2_${NGTCP2_VERSION}.orig.tar.xz
 NGTCP2_SHA256=382c15bf66b630f26021631b25b7eb1feac42c67c1d6826189d61091dfaa4d09
 NGHTTP3_DEB_VERSION=1.8.0-1~bpo12+1
+NGTCP2_CLIENT_DEB_VERSION=1.11.0-1~bpo12+1
 # Bump when the build recipe below changes, so caches rebuild.
 DEPS_RECIPE=6
 
@@ -27,6 +29,7 @@ DEBIAN_PACKAGES=(
 	libev-dev libnftnl-dev libmnl-dev libjansson-dev libcmocka-dev
 	nftables iproute2 iputils-ping iperf3 openssl openvpn procps psmisc kmod python3
 	clang-format shellcheck systemd iptables jq
+	clang libclang-rt-14-dev
 )
 
 deps_log() { printf '[deps] %s\n' "$*" >&2; }
@@ -106,6 +109,22 @@ deps_nghttp3()
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${APT_PRIVATE[@]}" \
 		"libnghttp3-dev=$NGHTTP3_DEB_VERSION" "libnghttp3-9=$NGHTTP3_DEB_VERSION" >/dev/null ||
 		deps_die "installing libnghttp3-dev $NGHTTP3_DEB_VERSION failed"
+}
+
+# A client that is not ours, for interop tests (bookworm itself only has 0.12.1).
+deps_ngtcp2_client()
+{
+	local have
+	have=$(dpkg-query -W -f='${Version}' ngtcp2-client 2>/dev/null || true)
+	[ "$have" = "$NGTCP2_CLIENT_DEB_VERSION" ] && return 0
+	[ "$(id -u)" -eq 0 ] || deps_die "ngtcp2-client $NGTCP2_CLIENT_DEB_VERSION is missing; run as root"
+	deps_private_apt "$DEPS_CACHE/apt"
+	deps_log "installing ngtcp2-client $NGTCP2_CLIENT_DEB_VERSION (bookworm-backports)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		"${APT_PRIVATE[@]}" "ngtcp2-client=$NGTCP2_CLIENT_DEB_VERSION" \
+		"libngtcp2-16=$NGTCP2_CLIENT_DEB_VERSION" \
+		"libngtcp2-crypto-gnutls8=$NGTCP2_CLIENT_DEB_VERSION" >/dev/null ||
+		deps_die "installing ngtcp2-client $NGTCP2_CLIENT_DEB_VERSION failed"
 }
 
 # deps_fetch SRCPKG ORIG SHA256: download one orig tarball into $DEPS_CACHE/src and verify it.
@@ -191,6 +210,7 @@ deps_bootstrap()
 	mkdir -p "$DEPS_CACHE" || deps_die "cannot create $DEPS_CACHE"
 	deps_apt_base
 	deps_nghttp3
+	deps_ngtcp2_client
 	key="wolfssl-$WOLFSSL_VERSION-ngtcp2-$NGTCP2_VERSION-r$DEPS_RECIPE"
 	prefix="$DEPS_CACHE/$key"
 	if [ ! -f "$prefix/.complete" ]; then
