@@ -23,7 +23,7 @@ peer()
 {
 	ns_exec cli "$PEER" client --server "$LAB_SRV:$LAB_PORT" --name vps.mpquic.test \
 		--ca "$T/certs/ca.crt" --cert "$T/certs/edge1.crt" --key "$T/certs/edge1.key" \
-		"$@" 2>&1
+		"$@" 2>&1 | tee -a "$T/peer-client.log"
 }
 
 unlike()
@@ -43,7 +43,7 @@ srv_t1()
 	lab_q "$T/srv.sock" "t['t1']$1"
 }
 
-plan 31
+plan 33
 
 lab_server_conf "$T/server.json"
 lab_start srv "$T/server.json" "$T/server.log" >/dev/null
@@ -117,11 +117,12 @@ like "$out" "closed: closed by peer \(application error 0x33" \
 # --- our client against foreign servers ---
 
 n=0
+peers=()
 for mode in no-h3-datagram no-answer no-assign; do
 	n=$((n + 1))
-	ns_bg srv "$T/peer-$mode.log" "$PEER" server --listen "$LAB_SRV:$((4500 + n))" \
+	peers+=("$(ns_bg srv "$T/peer-$mode.log" "$PEER" server --listen "$LAB_SRV:$((4500 + n))" \
 		--ca "$T/certs/ca.crt" --cert "$T/certs/server.crt" --key "$T/certs/server.key" \
-		--mode "$mode" --wait 120 >/dev/null
+		--mode "$mode" --wait 120)")
 	lab_client_conf "$T/client-$mode.json" "
 c['control_socket'] = '$T/cli-$mode.sock'
 c['server']['port'] = $((4500 + n))
@@ -146,6 +147,8 @@ ok $? "a server without SETTINGS_H3_DATAGRAM: last_error says so" ||
 	diag "last_error: $(err no-h3-datagram)"
 wait_until 5 lab_q_ge "$T/cli-no-h3-datagram.sock" "t['t1']['reconnects']" 2
 ok $? "and the client backs off and reconnects"
+grep -q "connection failed: the server does not offer HTTP Datagrams" "$T/client-no-h3-datagram.log"
+ok $? "the client logs the reason"
 wait_until 25 err_like no-answer "timed out after 10 s waiting for the answer to the CONNECT-IP"
 ok $? "a server that never answers the CONNECT-IP request: a setup timeout with the stage" ||
 	diag "last_error: $(err no-answer)"
@@ -154,6 +157,11 @@ ok $? "a server that never sends ADDRESS_ASSIGN: a setup timeout with the stage"
 	diag "last_error: $(err no-assign)"
 wait_until 5 lab_q_ge "$T/cli-no-assign.sock" "t['t1']['reconnects']" 1
 ok $? "after the timeout the client reconnects"
+grep -q "tunnel setup timed out after 10 s waiting for the answer" "$T/client-no-answer.log"
+ok $? "the client logs the timeout with its stage"
 
+# The peers' own sanitizer reports count too: lab_finish looks at the logs listed here.
+NETNS_KILL_WAIT=5 ns_stop "${peers[@]}"
+ls "$T"/peer-*.log >>"$T/.lab-logs"
 lab_finish
 done_testing

@@ -70,6 +70,7 @@ struct peer {
 	struct udp_sock sock;
 	ev_io watcher;
 	ev_timer deadline;
+	ev_signal sigterm; /* a clean exit, so that the sanitizer build checks for leaks */
 	struct pconn c[PEER_MAX_CONNS];
 	uint64_t rx_packets;
 };
@@ -384,6 +385,12 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static void sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)w, (void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: h3peer client --server ADDR:PORT --name NAME --ca F --cert F --key F\n"
@@ -512,6 +519,8 @@ int main(int argc, char **argv)
 	ev_io_init(&p.watcher, read_cb, p.sock.fd, EV_READ);
 	ev_io_start(p.loop, &p.watcher);
 	ev_timer_init(&p.deadline, deadline_cb, 0., 0.);
+	ev_signal_init(&p.sigterm, sigterm_cb, SIGTERM);
+	ev_signal_start(p.loop, &p.sigterm);
 	/* client: until the session opens (then wait_s more); server: wait_s in all */
 	stop_after(&p, p.server ? p.wait_s : 10);
 	if (!p.server) {
@@ -543,6 +552,8 @@ int main(int argc, char **argv)
 		}
 	}
 	ev_io_stop(p.loop, &p.watcher);
+	ev_signal_stop(p.loop, &p.sigterm);
+	ev_timer_stop(p.loop, &p.deadline);
 	udp_close(&p.sock);
 	free(p.rxbuf);
 	tls_ctx_free(p.tls);
