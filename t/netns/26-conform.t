@@ -10,7 +10,8 @@
 # (same source check, bounded size); an invalid Quarter Stream ID closes the connection with
 # H3_DATAGRAM_ERROR. Client side: a server without HTTP Datagrams, one that never answers the
 # CONNECT-IP request and one that never assigns an address are each an error with a reason in
-# the status and the log, followed by reconnects.
+# the status and the log, followed by reconnects; so is a malformed ADDRESS_ASSIGN from the
+# server, which aborts the stream.
 set -u
 # shellcheck source=t/lib/lab.sh
 . "$(dirname "$0")/../lib/lab.sh"
@@ -43,7 +44,7 @@ srv_t1()
 	lab_q "$T/srv.sock" "t['t1']$1"
 }
 
-plan 33
+plan 36
 
 lab_server_conf "$T/server.json"
 lab_start srv "$T/server.json" "$T/server.log" >/dev/null
@@ -118,7 +119,7 @@ like "$out" "closed: closed by peer \(application error 0x33" \
 
 n=0
 peers=()
-for mode in no-h3-datagram no-answer no-assign; do
+for mode in no-h3-datagram no-answer no-assign bad-assign; do
 	n=$((n + 1))
 	peers+=("$(ns_bg srv "$T/peer-$mode.log" "$PEER" server --listen "$LAB_SRV:$((4500 + n))" \
 		--ca "$T/certs/ca.crt" --cert "$T/certs/server.crt" --key "$T/certs/server.key" \
@@ -128,8 +129,8 @@ c['control_socket'] = '$T/cli-$mode.sock'
 c['server']['port'] = $((4500 + n))
 c['tunnels'] = [{'name': 't1', 'tun': 'mpqa$n'}]"
 done
-wait_until 5 ns_listening srv udp 4503
-for mode in no-h3-datagram no-answer no-assign; do
+wait_until 5 ns_listening srv udp 4504
+for mode in no-h3-datagram no-answer no-assign bad-assign; do
 	lab_start cli "$T/client-$mode.json" "$T/client-$mode.log" >/dev/null
 done
 
@@ -159,6 +160,13 @@ wait_until 5 lab_q_ge "$T/cli-no-assign.sock" "t['t1']['reconnects']" 1
 ok $? "after the timeout the client reconnects"
 grep -q "tunnel setup timed out after 10 s waiting for the answer" "$T/client-no-answer.log"
 ok $? "the client logs the timeout with its stage"
+wait_until 5 err_like bad-assign "session ended: malformed capsule"
+ok $? "a malformed ADDRESS_ASSIGN from the server ends the session with a reason" ||
+	diag "last_error: $(err bad-assign)"
+wait_until 5 lab_q_ge "$T/cli-bad-assign.sock" "t['t1']['reconnects']" 2
+ok $? "and the client reconnects instead of running a tunnel without addresses"
+is "$(lab_q "$T/cli-bad-assign.sock" "t['t1']['inner_addresses']")" "[]" \
+	"nothing of the malformed capsule was applied"
 
 # The peers' own sanitizer reports count too: lab_finish looks at the logs listed here.
 NETNS_KILL_WAIT=5 ns_stop "${peers[@]}"

@@ -20,6 +20,7 @@
  *         no-h3-datagram  SETTINGS without SETTINGS_H3_DATAGRAM
  *         no-answer       never answers the CONNECT-IP request
  *         no-assign       answers 200 and then sends no ADDRESS_ASSIGN
+ *         bad-assign      answers 200 and sends an ADDRESS_ASSIGN with IP version 7
  *       Prints "connection", "request PATH" and "closed: WHY" lines.
  */
 #include <errno.h>
@@ -272,7 +273,15 @@ static int p_request(struct conn *c, const char *path)
 
 static void p_session_open(struct conn *c)
 {
-	(void)c;
+	struct pconn *pc = conn_owner(c);
+	/* ADDRESS_ASSIGN of one entry with IP version 7: malformed (RFC 9484 §4.7.1) */
+	static const uint8_t bad[] = {0x01, 0x07, 0x01, 0x07, 0x0a, 0x00, 0x00, 0x01, 0x20};
+
+	if (strcmp(pc->p->mode, "bad-assign") == 0) {
+		conn_send_capsule(c, bad, sizeof(bad));
+		say("session open, malformed ADDRESS_ASSIGN sent");
+		return;
+	}
 	say("session open (no ADDRESS_ASSIGN sent)");
 }
 
@@ -479,7 +488,7 @@ int main(int argc, char **argv)
 			p.quirks.no_h3_datagram = true;
 		else if (strcmp(p.mode, "no-answer") == 0)
 			p.quirks.hold_requests = true;
-		else if (strcmp(p.mode, "no-assign") != 0) {
+		else if (strcmp(p.mode, "no-assign") != 0 && strcmp(p.mode, "bad-assign") != 0) {
 			fprintf(stderr, "h3peer: unknown mode '%s'\n", p.mode);
 			return 2;
 		}
