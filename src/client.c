@@ -397,9 +397,42 @@ static void apply_addresses(struct tunnel *t, const struct capsule_addr *a, size
 	}
 }
 
+/*
+ * An ADDRESS_REQUEST from the server: RFC 9484 §4.7.2 wants an ADDRESS_ASSIGN with each
+ * Request ID. The client assigns nothing to the server, so every entry is the all-zero
+ * "cannot assign" form of its family. Empty or with Request ID 0: malformed (-EPROTO).
+ */
+static int answer_address_request(struct tunnel *t, const uint8_t *v, size_t len)
+{
+	struct capsule_addr a[32];
+	uint8_t buf[32 * 24];
+	size_t n;
+	ssize_t blen;
+	int r;
+
+	r = capsule_decode_addresses(v, len, a, ARRAY_SIZE(a), &n);
+	if (r == 0)
+		r = capsule_check_address_request(a, n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		memset(a[i].prefix.addr, 0, sizeof(a[i].prefix.addr));
+		a[i].prefix.len = (uint8_t)mpq_family_maxlen(a[i].prefix.family);
+	}
+	blen = capsule_encode_addresses(buf, sizeof(buf), CAPSULE_ADDRESS_ASSIGN, a, n);
+	if (blen < 0 || conn_send_capsule(t->conn, buf, (size_t)blen) < 0)
+		return -ENOBUFS;
+	log_info("%s: declined the server's request for %zu address%s", t->name, n,
+		 n == 1 ? "" : "es");
+	return 0;
+}
+
 static int tunnel_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
 {
 	struct tunnel *t = conn_owner(c);
+
+	if (type == CAPSULE_ADDRESS_REQUEST)
+		return answer_address_request(t, v, len);
 
 	if (type == CAPSULE_ADDRESS_ASSIGN) {
 		struct capsule_addr a[MAX_ASSIGNED];

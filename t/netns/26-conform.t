@@ -44,7 +44,7 @@ srv_t1()
 	lab_q "$T/srv.sock" "t['t1']$1"
 }
 
-plan 36
+plan 38
 
 lab_server_conf "$T/server.json"
 lab_start srv "$T/server.json" "$T/server.log" >/dev/null
@@ -119,7 +119,7 @@ like "$out" "closed: closed by peer \(application error 0x33" \
 
 n=0
 peers=()
-for mode in no-h3-datagram no-answer no-assign bad-assign; do
+for mode in no-h3-datagram no-answer no-assign bad-assign request-address; do
 	n=$((n + 1))
 	peers+=("$(ns_bg srv "$T/peer-$mode.log" "$PEER" server --listen "$LAB_SRV:$((4500 + n))" \
 		--ca "$T/certs/ca.crt" --cert "$T/certs/server.crt" --key "$T/certs/server.key" \
@@ -129,8 +129,8 @@ c['control_socket'] = '$T/cli-$mode.sock'
 c['server']['port'] = $((4500 + n))
 c['tunnels'] = [{'name': 't1', 'tun': 'mpqa$n'}]"
 done
-wait_until 5 ns_listening srv udp 4504
-for mode in no-h3-datagram no-answer no-assign bad-assign; do
+wait_until 5 ns_listening srv udp 4505
+for mode in no-h3-datagram no-answer no-assign bad-assign request-address; do
 	lab_start cli "$T/client-$mode.json" "$T/client-$mode.log" >/dev/null
 done
 
@@ -167,6 +167,10 @@ wait_until 5 lab_q_ge "$T/cli-bad-assign.sock" "t['t1']['reconnects']" 2
 ok $? "and the client reconnects instead of running a tunnel without addresses"
 is "$(lab_q "$T/cli-bad-assign.sock" "t['t1']['inner_addresses']")" "[]" \
 	"nothing of the malformed capsule was applied"
+lab_wait_up "$T/cli-request-address.sock" t1 10
+ok $? "a server that also sends an ADDRESS_REQUEST: the tunnel comes up"
+wait_until 5 grep -q "assign 5 0.0.0.0/32" "$T/peer-request-address.log"
+ok $? "and the client answers it with the same Request ID, 'cannot assign'"
 
 # The peers' own sanitizer reports count too: lab_finish looks at the logs listed here.
 NETNS_KILL_WAIT=5 ns_stop "${peers[@]}"

@@ -21,6 +21,8 @@
  *         no-answer       never answers the CONNECT-IP request
  *         no-assign       answers 200 and then sends no ADDRESS_ASSIGN
  *         bad-assign      answers 200 and sends an ADDRESS_ASSIGN with IP version 7
+ *         request-address answers 200, assigns 10.200.1.1/32 and sends an ADDRESS_REQUEST
+ *       ("assign ID PREFIX" lines show the client's answers).
  *       Prints "connection", "request PATH" and "closed: WHY" lines.
  */
 #include <errno.h>
@@ -277,9 +279,18 @@ static void p_session_open(struct conn *c)
 	/* ADDRESS_ASSIGN of one entry with IP version 7: malformed (RFC 9484 §4.7.1) */
 	static const uint8_t bad[] = {0x01, 0x07, 0x01, 0x07, 0x0a, 0x00, 0x00, 0x01, 0x20};
 
+	/* ADDRESS_ASSIGN of 10.200.1.1/32, then ADDRESS_REQUEST 5: any IPv4 address */
+	static const uint8_t req[] = {0x01, 0x07, 0x00, 0x04, 0x0a, 0xc8, 0x01, 0x01, 0x20,
+				      0x02, 0x07, 0x05, 0x04, 0x00, 0x00, 0x00, 0x00, 0x20};
+
 	if (strcmp(pc->p->mode, "bad-assign") == 0) {
 		conn_send_capsule(c, bad, sizeof(bad));
 		say("session open, malformed ADDRESS_ASSIGN sent");
+		return;
+	}
+	if (strcmp(pc->p->mode, "request-address") == 0) {
+		conn_send_capsule(c, req, sizeof(req));
+		say("session open, ADDRESS_ASSIGN and ADDRESS_REQUEST sent");
 		return;
 	}
 	say("session open (no ADDRESS_ASSIGN sent)");
@@ -488,7 +499,8 @@ int main(int argc, char **argv)
 			p.quirks.no_h3_datagram = true;
 		else if (strcmp(p.mode, "no-answer") == 0)
 			p.quirks.hold_requests = true;
-		else if (strcmp(p.mode, "no-assign") != 0 && strcmp(p.mode, "bad-assign") != 0) {
+		else if (strcmp(p.mode, "no-assign") != 0 && strcmp(p.mode, "bad-assign") != 0 &&
+			 strcmp(p.mode, "request-address") != 0) {
 			fprintf(stderr, "h3peer: unknown mode '%s'\n", p.mode);
 			return 2;
 		}
