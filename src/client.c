@@ -405,7 +405,7 @@ static void apply_addresses(struct tunnel *t, const struct capsule_addr *a, size
 static int answer_address_request(struct tunnel *t, const uint8_t *v, size_t len)
 {
 	struct capsule_addr a[32];
-	uint8_t buf[32 * 24];
+	uint8_t buf[16 + 32 * 26]; /* header + entries of at most 8 + 1 + 16 + 1 bytes */
 	size_t n;
 	ssize_t blen;
 	int r;
