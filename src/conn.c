@@ -85,6 +85,7 @@ struct conn {
 	bool peer_h3_datagram;		  /* ... with SETTINGS_H3_DATAGRAM = 1 */
 	struct h3_stream *deferred;	  /* server: CONNECT-IP waiting for the peer's SETTINGS */
 	const struct conn_quirks *quirks; /* borrowed, or NULL (t/peer only) */
+	int64_t late_ctrl;		  /* late_settings quirk: control stream not bound yet */
 	char fail_why[160];		  /* connection error found in a callback (conn_fail) */
 	char name[192];
 	char server_name[256];
@@ -719,6 +720,8 @@ static int server_request(struct conn *c, struct h3_stream *s)
 	 * request then waits for them (h3_recv_settings_cb).
 	 */
 	if (!c->peer_settings) {
+		log_debug("%s: CONNECT-IP request before the client's SETTINGS, waiting for them",
+			  c->name);
 		c->deferred = s;
 		return 0;
 	}
@@ -1024,9 +1027,14 @@ static int setup_h3(struct conn *c)
 		return -ENOMEM;
 	if (c->server)
 		nghttp3_conn_set_max_client_streams_bidi(c->h3, CONN_MAX_STREAMS_BIDI);
-	if (ngtcp2_conn_open_uni_stream(c->qc, &ctrl, NULL) != 0 ||
-	    nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
-	    ngtcp2_conn_open_uni_stream(c->qc, &enc, NULL) != 0 ||
+	c->late_ctrl = -1;
+	if (ngtcp2_conn_open_uni_stream(c->qc, &ctrl, NULL) != 0)
+		return -EPROTO;
+	if (c->quirks && c->quirks->late_settings)
+		c->late_ctrl = ctrl; /* bound by conn_quirk_send_settings() */
+	else if (nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0)
+		return -EPROTO;
+	if (ngtcp2_conn_open_uni_stream(c->qc, &enc, NULL) != 0 ||
 	    ngtcp2_conn_open_uni_stream(c->qc, &dec, NULL) != 0 ||
 	    nghttp3_conn_bind_qpack_streams(c->h3, enc, dec) != 0)
 		return -EPROTO;
@@ -1563,6 +1571,16 @@ void conn_set_delay_target(struct conn *c, uint32_t us)
 bool conn_session_open(const struct conn *c)
 {
 	return c->session == SESSION_OPEN;
+}
+
+int conn_quirk_send_settings(struct conn *c)
+{
+	int64_t ctrl = c->late_ctrl;
+
+	if (!c->h3 || ctrl < 0)
+		return -EALREADY;
+	c->late_ctrl = -1;
+	return nghttp3_conn_bind_control_stream(c->h3, ctrl) == 0 ? 0 : -EPROTO;
 }
 
 const char *conn_waiting_for(const struct conn *c)

@@ -86,7 +86,11 @@ struct conn_quirks {
 	bool no_h3_datagram; /* SETTINGS without SETTINGS_H3_DATAGRAM = 1 */
 	bool hold_requests;  /* server: leave CONNECT-IP requests unanswered */
 	bool raw_datagrams;  /* queued packets are whole HTTP Datagram payloads (no header added) */
+	bool late_settings;  /* our SETTINGS only once conn_quirk_send_settings() is called */
 };
+
+/* late_settings quirk: send our SETTINGS now. 0, -EALREADY (sent already), -EPROTO. */
+int conn_quirk_send_settings(struct conn *c);
 
 struct conn_params {
 	bool server;

@@ -44,9 +44,10 @@ srv_t1()
 	lab_q "$T/srv.sock" "t['t1']$1"
 }
 
-plan 38
+plan 40
 
-lab_server_conf "$T/server.json"
+# debug: the server says when a request waits for the client's SETTINGS
+lab_server_conf "$T/server.json" 'c["log_level"] = "debug"'
 lab_start srv "$T/server.json" "$T/server.log" >/dev/null
 wait_until 5 ns_listening srv udp "$LAB_PORT"
 ok $? "server listens"
@@ -62,6 +63,12 @@ like "$out" "response 400" "a client without SETTINGS_H3_DATAGRAM = 1 is refused
 unlike "$out" "assign " "and gets no session (no capsules)"
 grep -q "without SETTINGS_H3_DATAGRAM = 1, refusing (400)" "$T/server.log"
 ok $? "the server logs why"
+
+out=$(peer --late-settings)
+like "$out" "SETTINGS sent after the request.*response 200" \
+	"a request that overtakes the client's SETTINGS is answered once they arrive"
+grep -q "CONNECT-IP request before the client's SETTINGS, waiting for them" "$T/server.log"
+ok $? "the server did see the request first and waited (not a 400)"
 
 out=$(peer --path '/.well-known/masque/ip/%2A/%2a/?tunnel=t1')
 like "$out" "response 200" "percent-encoded '*' (%2A, %2a) is accepted like '*'"

@@ -5,8 +5,9 @@
  * implementation may do and prints what it sees, one event per line, for the test to match.
  *
  *   h3peer client --server ADDR:PORT --name NAME --ca F --cert F --key F [--path PATH]
- *                 [--no-h3-datagram] [--wait S] ACTION...
- *       Opens one CONNECT-IP session at PATH (default: tunnel t1), and once it is open runs
+ *                 [--no-h3-datagram] [--late-settings] [--wait S] ACTION...
+ *       Opens one CONNECT-IP session at PATH (default: tunnel t1) (--late-settings: sends its
+ *       SETTINGS only after a packet carrying the request), and once it is open runs
  *       the ACTIONs in order, then waits S seconds (default 2) for answers:
  *         capsule:HEX            a raw capsule (type, length, value) on the request stream
  *         datagram:HEX           a raw QUIC DATAGRAM frame payload (no header added)
@@ -394,9 +395,21 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 					  rx[i].peer_len, rx[i].data + off, len);
 		}
 	}
-	for (int i = 0; i < PEER_MAX_CONNS; i++)
-		if (p->c[i].conn)
-			conn_write(p->c[i].conn);
+	for (int i = 0; i < PEER_MAX_CONNS; i++) {
+		struct conn *c = p->c[i].conn;
+
+		const char *wait;
+
+		if (!c || conn_write(c) < 0)
+			continue;
+		/* --late-settings: our SETTINGS only after a packet with the request went out */
+		wait = conn_waiting_for(c);
+		if (p->quirks.late_settings && wait && strstr(wait, "CONNECT-IP") &&
+		    conn_quirk_send_settings(c) == 0) {
+			say("SETTINGS sent after the request");
+			conn_write(c);
+		}
+	}
 }
 
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -413,10 +426,12 @@ static void sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: h3peer client --server ADDR:PORT --name NAME --ca F --cert F --key F\n"
-		   "                     [--path P] [--no-h3-datagram] [--wait S] ACTION...\n"
-		   "       h3peer server --listen ADDR:PORT --ca F --cert F --key F --mode MODE\n"
-		   "                     [--wait S]\n");
+	fprintf(f,
+		"Usage: h3peer client --server ADDR:PORT --name NAME --ca F --cert F --key F\n"
+		"                     [--path P] [--no-h3-datagram] [--late-settings] [--wait S]\n"
+		"                     ACTION...\n"
+		"       h3peer server --listen ADDR:PORT --ca F --cert F --key F --mode MODE\n"
+		"                     [--wait S]\n");
 }
 
 int main(int argc, char **argv)
@@ -432,6 +447,7 @@ int main(int argc, char **argv)
 		{"mode", required_argument, NULL, 'm'},
 		{"wait", required_argument, NULL, 'w'},
 		{"no-h3-datagram", no_argument, NULL, 'D'},
+		{"late-settings", no_argument, NULL, 'L'},
 		{0},
 	};
 	struct peer p = {.wait_s = -1};
@@ -481,6 +497,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			p.quirks.no_h3_datagram = true;
+			break;
+		case 'L':
+			p.quirks.late_settings = true;
 			break;
 		default:
 			usage(stderr);
