@@ -105,7 +105,8 @@ grep -q "malformed capsule from the peer" "$T/server.log"
 ok $? "the server logs the malformed capsule"
 
 out=$(peer ping-capsule:10.200.1.1,10.200.0.1,64)
-like "$out" "received 1 packets" "an ICMP echo in a DATAGRAM capsule reaches the server's TUN (reply came back)"
+like "$out" "received 1 packets" \
+	"an ICMP echo in a DATAGRAM capsule reaches the server's TUN (its reply came back)"
 sp0=$(srv_t1 "['drops']['spoofed']")
 tb0=$(srv_t1 "['drops']['too_big']")
 out=$(peer ping-capsule:10.9.9.9,10.200.0.1,64 ping-capsule:10.200.1.1,10.200.0.1,3000)
