@@ -499,7 +499,7 @@ int h3dgram_parse(const uint8_t *d, size_t len, int64_t *ret_stream_id, uint64_t
 	if (q > (UINT64_C(1) << 60) - 1)
 		return -EPROTO;
 	if (mpq_varint_get(d + n1, len - n1, &ctx, &n2) < 0)
-		return -EPROTO;
+		return -EBADMSG;
 	*ret_stream_id = (int64_t)(q * 4);
 	*ret_context_id = ctx;
 	*ret_payload_off = n1 + n2;

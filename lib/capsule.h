@@ -159,8 +159,9 @@ ssize_t h3dgram_put_header(uint8_t *buf, size_t size, int64_t stream_id, uint64_
 
 /*
  * Parse a received HTTP/3 Datagram: the payload is d[*ret_payload_off .. len) (may be empty).
- * Returns 0; -EPROTO if a varint is truncated or the Quarter Stream ID exceeds 2^60-1 (a
- * connection error H3_DATAGRAM_ERROR per RFC 9297 §2.1).
+ * Returns 0; -EPROTO if the Quarter Stream ID is truncated or exceeds 2^60-1 (a connection
+ * error H3_DATAGRAM_ERROR per RFC 9297 §2.1); -EBADMSG if the Context ID is missing or
+ * truncated (a malformed datagram, dropped).
  */
 int h3dgram_parse(const uint8_t *d, size_t len, int64_t *ret_stream_id, uint64_t *ret_context_id,
 		  size_t *ret_payload_off);

@@ -21,6 +21,10 @@
  *                             case a WAN event was missed.
  *   health_timer (per tunnel): every probe_interval_ms of its class: probe if the interval
  *                             carried no datagram, judge the path, move classes on a change.
+ *   setup_timer (per tunnel): the deadline of the current setup stage while connecting
+ *                             (TUNNEL_SETUP_STAGE_S each: handshake, then SETTINGS and the
+ *                             answer to the CONNECT-IP request, then ADDRESS_ASSIGN); on
+ *                             expiry the attempt fails with the stage as reason and backs off.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -53,6 +57,8 @@
 #define MAX_ROUTES   CONF_MAX_PREFIXES
 
 #define TUNNEL_WAN_RETRY_S 30.
+/* Each stage of tunnel setup must complete within this time (see setup_timer). */
+#define TUNNEL_SETUP_STAGE_S 10
 
 enum tunnel_state {
 	TUNNEL_IDLE = 0,
@@ -82,12 +88,15 @@ struct tunnel {
 	ev_io udp_watcher;
 	struct conn *conn; /* owned, or NULL */
 	ev_timer retry_timer;
+	ev_timer setup_timer; /* running while TUNNEL_CONNECTING */
 	enum tunnel_state state;
 	uint64_t state_since_ns;
 	uint32_t backoff_ms;
 	uint32_t mtu;
 	uint64_t reconnects;
-	bool close_pending; /* the server refused the session: close after this read */
+	bool close_pending;    /* refused or ended session: close after this read */
+	uint64_t close_code;   /* the CONNECTION_CLOSE for close_pending: HTTP/3 error code */
+	const char *close_why; /* and reason (static) */
 	bool wan_warned;
 	char last_error[160];
 
@@ -328,6 +337,8 @@ static void set_state(struct tunnel *t, enum tunnel_state s)
 	} else if (old == TUNNEL_UP) {
 		health_session_down(&t->health, t->state_since_ns);
 	}
+	if (s != TUNNEL_CONNECTING)
+		ev_timer_stop(t->cl->d->loop, &t->setup_timer);
 	if (old == TUNNEL_UP || s == TUNNEL_UP)
 		class_update(t->cl, t->conf->class_idx);
 }
@@ -347,6 +358,7 @@ static void tunnel_drop(struct tunnel *t)
 		udp_close(&t->sock);
 	}
 	t->close_pending = false;
+	ev_timer_stop(loop, &t->setup_timer);
 }
 
 /* Drop the connection and schedule the next attempt. */
@@ -425,6 +437,35 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	tunnel_connect(t);
 }
 
+/* (Re)start the deadline of the next setup stage. */
+static void setup_stage(struct tunnel *t)
+{
+	struct ev_loop *loop = t->cl->d->loop;
+
+	ev_timer_stop(loop, &t->setup_timer);
+	ev_timer_set(&t->setup_timer, TUNNEL_SETUP_STAGE_S, 0.);
+	ev_timer_start(loop, &t->setup_timer);
+}
+
+/* A setup stage did not complete in time: the attempt failed, back off and retry. */
+static void setup_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tunnel *t = container_of(w, struct tunnel, setup_timer);
+	const char *what = t->conn ? conn_waiting_for(t->conn) : NULL;
+	char msg[160];
+
+	(void)loop;
+	(void)revents;
+	if (t->state != TUNNEL_CONNECTING || !t->conn)
+		return;
+	snprintf(msg, sizeof(msg), "tunnel setup timed out after %d s waiting for %s",
+		 TUNNEL_SETUP_STAGE_S, what ? what : "ADDRESS_ASSIGN");
+	if (strcmp(msg, t->last_error) != 0 || t->reconnects % 20 == 0)
+		log_err("%s: %s", t->name, msg);
+	conn_close(t->conn, 0x010c /* H3_REQUEST_CANCELLED */, "tunnel setup timed out");
+	tunnel_teardown(t, msg);
+}
+
 /* ---- connection events ---- */
 
 static void tunnel_handshake_done(struct conn *c)
@@ -432,6 +473,21 @@ static void tunnel_handshake_done(struct conn *c)
 	struct tunnel *t = conn_owner(c);
 
 	log_debug("%s: QUIC handshake complete", t->name);
+	setup_stage(t);
+}
+
+/* The session ended (the server aborted or closed its stream): reconnect. */
+static void tunnel_session_ended(struct conn *c, const char *why)
+{
+	struct tunnel *t = conn_owner(c);
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "CONNECT-IP session ended: %s", why);
+	log_warn("%s: %s", t->name, msg);
+	snprintf(t->last_error, sizeof(t->last_error), "%s", msg);
+	t->close_code = 0x0100; /* H3_NO_ERROR */
+	t->close_why = "session ended";
+	t->close_pending = true; /* we are inside ngtcp2: act after the read */
 }
 
 static void tunnel_response(struct conn *c, int status)
@@ -440,6 +496,7 @@ static void tunnel_response(struct conn *c, int status)
 
 	if (status >= 200 && status < 300) {
 		log_debug("%s: CONNECT-IP session accepted", t->name);
+		setup_stage(t); /* now ADDRESS_ASSIGN */
 		return;
 	}
 	char msg[96];
@@ -448,6 +505,8 @@ static void tunnel_response(struct conn *c, int status)
 	if (strcmp(msg, t->last_error) != 0 || t->reconnects % 20 == 0)
 		log_err("%s: %s", t->name, msg);
 	snprintf(t->last_error, sizeof(t->last_error), "%s", msg);
+	t->close_code = 0x010b; /* H3_REQUEST_REJECTED */
+	t->close_why = "tunnel refused";
 	t->close_pending = true; /* we are inside ngtcp2: act after the read */
 }
 
@@ -485,7 +544,12 @@ static void apply_addresses(struct tunnel *t, const struct capsule_addr *a, size
 	t->n_assigned = 0;
 	for (size_t i = 0; i < n && t->n_assigned < MAX_ASSIGNED; i++) {
 		const struct mpq_prefix *pf = &a[i].prefix;
+		static const uint8_t zero[16];
 
+		/* The all-zero host form answers a request the server could not serve. */
+		if (pf->len == mpq_family_maxlen(pf->family) &&
+		    memcmp(pf->addr, zero, mpq_family_addrlen(pf->family)) == 0)
+			continue;
 		t->assigned[t->n_assigned++] = *pf;
 		/* Host prefixes become TUN addresses; wider ones are routed LAN prefixes. */
 		if (pf->len != mpq_family_maxlen(pf->family))
@@ -501,9 +565,42 @@ static void apply_addresses(struct tunnel *t, const struct capsule_addr *a, size
 	}
 }
 
-static void tunnel_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
+/*
+ * An ADDRESS_REQUEST from the server: RFC 9484 §4.7.2 wants an ADDRESS_ASSIGN with each
+ * Request ID. The client assigns nothing to the server, so every entry is the all-zero
+ * "cannot assign" form of its family. Empty or with Request ID 0: malformed (-EPROTO).
+ */
+static int answer_address_request(struct tunnel *t, const uint8_t *v, size_t len)
+{
+	struct capsule_addr a[32];
+	uint8_t buf[16 + 32 * 26]; /* header + entries of at most 8 + 1 + 16 + 1 bytes */
+	size_t n;
+	ssize_t blen;
+	int r;
+
+	r = capsule_decode_addresses(v, len, a, ARRAY_SIZE(a), &n);
+	if (r == 0)
+		r = capsule_check_address_request(a, n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		memset(a[i].prefix.addr, 0, sizeof(a[i].prefix.addr));
+		a[i].prefix.len = (uint8_t)mpq_family_maxlen(a[i].prefix.family);
+	}
+	blen = capsule_encode_addresses(buf, sizeof(buf), CAPSULE_ADDRESS_ASSIGN, a, n);
+	if (blen < 0 || conn_send_capsule(t->conn, buf, (size_t)blen) < 0)
+		return -ENOBUFS;
+	log_info("%s: declined the server's request for %zu address%s", t->name, n,
+		 n == 1 ? "" : "es");
+	return 0;
+}
+
+static int tunnel_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
 {
 	struct tunnel *t = conn_owner(c);
+
+	if (type == CAPSULE_ADDRESS_REQUEST)
+		return answer_address_request(t, v, len);
 
 	if (type == CAPSULE_ADDRESS_ASSIGN) {
 		struct capsule_addr a[MAX_ASSIGNED];
@@ -511,9 +608,10 @@ static void tunnel_capsule(struct conn *c, uint64_t type, const uint8_t *v, size
 		int r = capsule_decode_addresses(v, len, a, ARRAY_SIZE(a), &n);
 
 		if (r < 0) {
-			log_warn("%s: malformed ADDRESS_ASSIGN (%s), ignoring", t->name,
+			/* Malformed: the session stream is aborted and the tunnel reconnects. */
+			log_warn("%s: bad ADDRESS_ASSIGN from the server (%s)", t->name,
 				 strerror(-r));
-			return;
+			return r;
 		}
 		apply_addresses(t, a, n);
 		if (t->state != TUNNEL_UP) {
@@ -528,14 +626,15 @@ static void tunnel_capsule(struct conn *c, uint64_t type, const uint8_t *v, size
 		int r = capsule_decode_routes(v, len, t->routes, ARRAY_SIZE(t->routes), &n);
 
 		if (r < 0) {
-			log_warn("%s: malformed ROUTE_ADVERTISEMENT (%s), ignoring", t->name,
+			log_warn("%s: bad ROUTE_ADVERTISEMENT from the server (%s)", t->name,
 				 strerror(-r));
-			return;
+			return r;
 		}
 		t->n_routes = n;
 		t->have_routes = true;
 		log_debug("%s: %zu route range(s) advertised", t->name, n);
 	}
+	return 0;
 }
 
 static bool dst_assigned(const struct tunnel *t, int family, const uint8_t *dst)
@@ -612,6 +711,7 @@ static const struct conn_ops tunnel_conn_ops = {
 	.capsule = tunnel_capsule,
 	.packet = tunnel_packet,
 	.handshake_done = tunnel_handshake_done,
+	.session_ended = tunnel_session_ended,
 	.closed = tunnel_closed,
 };
 
@@ -622,7 +722,7 @@ static void after_read(struct tunnel *t)
 	if (!t->conn)
 		return;
 	if (t->close_pending) {
-		conn_close(t->conn, 0x010b /* H3_REQUEST_REJECTED */, "tunnel refused");
+		conn_close(t->conn, t->close_code, t->close_why);
 		tunnel_teardown(t, t->last_error);
 		return;
 	}
@@ -921,6 +1021,7 @@ static void tunnel_connect(struct tunnel *t)
 	ev_io_init(&t->udp_watcher, udp_read_cb, t->sock.fd, EV_READ);
 	ev_io_start(d->loop, &t->udp_watcher);
 	set_state(t, TUNNEL_CONNECTING);
+	setup_stage(t); /* the handshake (ngtcp2 has its own 10 s handshake timeout too) */
 	log_debug("%s: connecting", t->name);
 	conn_write(t->conn);
 }
@@ -971,6 +1072,7 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf *c
 	else
 		snprintf(t->name, sizeof(t->name), "tunnel '%s'", ct->name);
 	ev_timer_init(&t->retry_timer, retry_cb, 0., 0.);
+	ev_timer_init(&t->setup_timer, setup_timeout_cb, 0., 0.);
 	if (t->quic.keepalive_ms && t->quic.idle_timeout_ms &&
 	    t->quic.keepalive_ms >= t->quic.idle_timeout_ms)
 		log_warn("%s: keepalive_ms %u of WAN '%s' is not below the tunnel's "
@@ -1136,6 +1238,7 @@ static void tunnel_free(struct tunnel *t, bool close)
 		conn_close(t->conn, 0, "tunnel removed from the configuration");
 	ev_timer_stop(loop, &t->retry_timer);
 	ev_timer_stop(loop, &t->health_timer);
+	ev_timer_stop(loop, &t->setup_timer);
 	if (t->sock.fd >= 0)
 		ev_io_stop(loop, &t->udp_watcher);
 	conn_free(t->conn);

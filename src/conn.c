@@ -24,15 +24,17 @@
 #include "mpq.h"
 #include "mpq_build.h"
 #include "proto.h"
+#include "varint.h"
 
 #define H3_NO_ERROR	       0x0100
 #define H3_INTERNAL_ERROR      0x0102
+#define H3_EXCESSIVE_LOAD      0x0107
 #define H3_REQUEST_REJECTED    0x010b
-#define H3_MESSAGE_ERROR       0x010e
-#define CONN_MAX_STREAMS_BIDI  8 /* CONNECT-IP session + a few health checks */
+#define H3_DATAGRAM_ERROR      0x33 /* RFC 9297 §5.2: datagram or capsule parse error */
+#define CONN_MAX_STREAMS_BIDI  8    /* CONNECT-IP session + a few health checks */
 #define CONN_HDR_MAX	       256
 #define CONN_CAPBUF	       4096
-#define CONN_CAPSULE_MAX_VALUE 16384
+#define CONN_CAPSULE_MAX_VALUE CAPSULE_MAX_VALUE
 #define CONN_CID_LEN	       16
 
 enum session_state {
@@ -80,6 +82,12 @@ struct conn {
 	int64_t get_stream;
 	char get_path[CONN_HDR_MAX];
 	bool settings_ok;
+	bool peer_settings;		  /* the peer's SETTINGS arrived */
+	bool peer_h3_datagram;		  /* ... with SETTINGS_H3_DATAGRAM = 1 */
+	struct h3_stream *deferred;	  /* server: CONNECT-IP waiting for the peer's SETTINGS */
+	const struct conn_quirks *quirks; /* borrowed, or NULL (t/peer only) */
+	int64_t late_ctrl;		  /* late_settings quirk: control stream not bound yet */
+	char fail_why[160];		  /* connection error found in a callback (conn_fail) */
 	char name[192];
 	char server_name[256];
 	char session_path[CONN_HDR_MAX];
@@ -109,6 +117,34 @@ struct conn {
 };
 
 static const char *tls_alert_name(unsigned a);
+
+/* Log lines a peer can trigger (one process, one loop: one limiter for all connections). */
+static struct ratelimit rl_peer = RATELIMIT_INIT(10000, 20);
+
+static bool peer_log_ok(void)
+{
+	uint64_t sup = 0;
+
+	if (!ratelimit_ok(&rl_peer, mpq_now_ns() / 1000000, &sup))
+		return false;
+	if (sup)
+		log_warn("(%" PRIu64 " similar messages about peers suppressed)", sup);
+	return true;
+}
+
+/*
+ * A connection error found inside an ngtcp2 or nghttp3 callback: CONNECTION_CLOSE carries the
+ * HTTP/3 error code app_error and why as its reason. The callback then returns its library's
+ * CALLBACK_FAILURE, and conn_read() finishes the connection with why (the first error wins).
+ */
+static void conn_fail(struct conn *c, uint64_t app_error, const char *why)
+{
+	if (c->fail_why[0])
+		return;
+	snprintf(c->fail_why, sizeof(c->fail_why), "%s", why);
+	ngtcp2_ccerr_set_application_error(&c->ccerr, app_error, (const uint8_t *)c->fail_why,
+					   strlen(c->fail_why));
+}
 
 static ngtcp2_tstamp now_ts(void)
 {
@@ -406,7 +442,8 @@ int conn_write(struct conn *c)
 
 			nwrite = ngtcp2_conn_writev_datagram(
 				c->qc, &c->ps.path, &pi, dst, MPQ_MAX_UDP_PAYLOAD, &accepted,
-				NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, dv, 2, ts);
+				NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, c->dgram_hdr_len ? dv : dv + 1,
+				c->dgram_hdr_len ? 2 : 1, ts); /* no empty iovec (raw_datagrams) */
 			if (accepted) {
 				c->path.last_dgram_tx_ns = ts;
 				if (!c->path.unacked_since_ns)
@@ -475,6 +512,12 @@ int conn_read(struct conn *c, const struct sockaddr *local, socklen_t local_len,
 	rv = ngtcp2_conn_read_pkt(c->qc, &path, &pi, data, len, now_ts());
 	if (rv == 0)
 		return 0;
+	if (c->fail_why[0]) {
+		/* A callback found a connection error: ccerr holds its code and reason. */
+		write_close_packet(c);
+		conn_finish(c, c->fail_why);
+		return -1;
+	}
 	switch (rv) {
 	case NGTCP2_ERR_DRAINING:
 		conn_finish(c, "closed by peer");
@@ -524,6 +567,8 @@ static void h3_stream_free(struct conn *c, struct h3_stream *s)
 {
 	if (!s)
 		return;
+	if (c->deferred == s)
+		c->deferred = NULL;
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -711,6 +756,14 @@ static int open_queue(struct conn *c)
 	return r;
 }
 
+/* The HTTP Datagram header of the session on stream_id (none for the raw_datagrams quirk). */
+static void set_dgram_header(struct conn *c, int64_t stream_id)
+{
+	ssize_t n = h3dgram_put_header(c->dgram_hdr, sizeof(c->dgram_hdr), stream_id, 0);
+
+	c->dgram_hdr_len = n > 0 && !(c->quirks && c->quirks->raw_datagrams) ? (size_t)n : 0;
+}
+
 static int server_request(struct conn *c, struct h3_stream *s)
 {
 	nghttp3_data_reader dr = {.read_data = capsule_read_cb};
@@ -737,15 +790,40 @@ static int server_request(struct conn *c, struct h3_stream *s)
 	if (strcmp(s->scheme, "https") != 0 || !s->path[0] || !s->authority[0] ||
 	    !s->capsule_protocol)
 		return respond_plain(c, s, 400, "text/plain", "malformed connect-ip request\n");
-	if (c->session != SESSION_NONE)
+	if (c->session != SESSION_NONE || (c->deferred && c->deferred != s))
 		return respond_plain(c, s, 409, "text/plain",
 				     "one connect-ip session per connection\n");
+	if (c->quirks && c->quirks->hold_requests)
+		return 0;
+	/*
+	 * RFC 9297 §2.1.1: no HTTP Datagrams before SETTINGS_H3_DATAGRAM = 1 was both sent and
+	 * received. The client's SETTINGS (control stream) may arrive after its request: the
+	 * request then waits for them (h3_recv_settings_cb).
+	 */
+	if (!c->peer_settings) {
+		log_debug("%s: CONNECT-IP request before the client's SETTINGS, waiting for them",
+			  c->name);
+		c->deferred = s;
+		return 0;
+	}
+	c->deferred = NULL;
+	if (!c->peer_h3_datagram) {
+		if (peer_log_ok())
+			log_warn("%s: CONNECT-IP request without SETTINGS_H3_DATAGRAM = 1, "
+				 "refusing (400)",
+				 c->name);
+		return respond_plain(
+			c, s, 400, "text/plain",
+			"HTTP Datagrams not enabled: SETTINGS_H3_DATAGRAM = 1 required\n");
+	}
 	/* Before ops->request: an accepted request may replace another connection's session. */
 	if (open_queue(c) < 0)
 		return respond_plain(c, s, 503, "text/plain", "out of memory\n");
 	status = c->ops->request(c, s->path);
 	if (status != 200) {
-		const char *why = status == 403 ? "forbidden\n" : "refused\n";
+		const char *why = status == 403	  ? "forbidden\n"
+				  : status == 400 ? "malformed path\n"
+						  : "refused\n";
 
 		return respond_plain(c, s, status, "text/plain", why);
 	}
@@ -753,7 +831,7 @@ static int server_request(struct conn *c, struct h3_stream *s)
 	nva[1] = make_nv("capsule-protocol", "?1");
 	c->session = SESSION_OPEN;
 	c->session_stream = s->id;
-	c->dgram_hdr_len = (size_t)h3dgram_put_header(c->dgram_hdr, sizeof(c->dgram_hdr), s->id, 0);
+	set_dgram_header(c, s->id);
 	if (nghttp3_conn_submit_response(c->h3, s->id, nva, 2, &dr) != 0)
 		return -1;
 	c->ops->session_open(c);
@@ -786,8 +864,7 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t stream_id, int fin, void 
 		if (open_queue(c) < 0)
 			return NGHTTP3_ERR_CALLBACK_FAILURE;
 		c->session = SESSION_OPEN;
-		c->dgram_hdr_len = (size_t)h3dgram_put_header(c->dgram_hdr, sizeof(c->dgram_hdr),
-							      stream_id, 0);
+		set_dgram_header(c, stream_id);
 	} else if (s->status >= 200) {
 		c->session = SESSION_CLOSED;
 	}
@@ -796,12 +873,60 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t stream_id, int fin, void 
 	return 0;
 }
 
+/*
+ * A DATAGRAM capsule (RFC 9297 §3.5) carries an HTTP Datagram Payload on the stream: handled
+ * like a DATAGRAM frame's, and bounded like one: an inner packet larger than the tunnel MTU
+ * is dropped (too_big), as is a payload of another context or one without a context ID.
+ */
+static void datagram_capsule(struct conn *c, const uint8_t *v, size_t len)
+{
+	uint64_t ctx;
+	size_t k;
+
+	if (mpq_varint_get(v, len, &ctx, &k) < 0 || ctx != 0) {
+		c->stats.drops[CONN_DROP_MALFORMED]++;
+		return;
+	}
+	if (len - k > c->txq_slot) {
+		c->stats.drops[CONN_DROP_TOO_BIG]++;
+		return;
+	}
+	c->ops->packet(c, v + k, len - k);
+}
+
 static int session_capsule_cb(void *arg, uint64_t type, const uint8_t *value, size_t len)
 {
 	struct conn *c = arg;
 
-	c->ops->capsule(c, type, value, len);
-	return 0;
+	if (type == CAPSULE_DATAGRAM) {
+		datagram_capsule(c, value, len);
+		return 0;
+	}
+	return c->ops->capsule(c, type, value, len);
+}
+
+/* The open session ended (why: for the log and ops->session_ended). */
+static void session_end(struct conn *c, const char *why)
+{
+	if (c->session != SESSION_OPEN)
+		return;
+	c->session = SESSION_CLOSED;
+	log_info("%s: CONNECT-IP session ended (%s)", c->name, why);
+	if (c->ops->session_ended)
+		c->ops->session_ended(c, why);
+}
+
+/*
+ * Abort the session stream in both directions (RESET_STREAM and STOP_SENDING with app_error):
+ * a malformed capsule makes the message malformed (RFC 9297 §3.3, RFC 9484 §4.7).
+ */
+static void session_abort(struct conn *c, uint64_t app_error, const char *why)
+{
+	int64_t sid = c->session_stream;
+
+	nghttp3_conn_shutdown_stream_read(c->h3, sid);
+	ngtcp2_conn_shutdown_stream(c->qc, 0, sid, app_error);
+	session_end(c, why);
 }
 
 static int h3_recv_data_cb(nghttp3_conn *h3, int64_t stream_id, const uint8_t *data, size_t datalen,
@@ -822,10 +947,15 @@ static int h3_recv_data_cb(nghttp3_conn *h3, int64_t stream_id, const uint8_t *d
 		return 0; /* request bodies we do not use */
 	r = capsule_parser_feed(&c->cap_rx, data, datalen, session_capsule_cb, c);
 	if (r < 0) {
-		log_warn("%s: bad capsule stream (%s), closing the session", c->name, strerror(-r));
-		nghttp3_conn_shutdown_stream_read(c->h3, stream_id);
-		ngtcp2_conn_shutdown_stream(c->qc, 0, stream_id, H3_MESSAGE_ERROR);
-		c->session = SESSION_CLOSED;
+		bool parse = r == -EPROTO || r == -EMSGSIZE;
+		char why[160];
+
+		snprintf(why, sizeof(why), "%s capsule from the peer (%s): stream aborted with %s",
+			 parse ? "malformed" : "unserviceable", strerror(-r),
+			 parse ? "H3_DATAGRAM_ERROR" : "H3_EXCESSIVE_LOAD");
+		if (peer_log_ok())
+			log_warn("%s: %s", c->name, why);
+		session_abort(c, parse ? H3_DATAGRAM_ERROR : H3_EXCESSIVE_LOAD, why);
 	}
 	return 0;
 }
@@ -860,10 +990,8 @@ static int h3_acked_stream_data_cb(nghttp3_conn *h3, int64_t stream_id, uint64_t
 
 static void session_ended(struct conn *c, int64_t stream_id, const char *why)
 {
-	if (stream_id != c->session_stream || c->session != SESSION_OPEN)
-		return;
-	c->session = SESSION_CLOSED;
-	log_info("%s: CONNECT-IP session ended (%s)", c->name, why);
+	if (stream_id == c->session_stream)
+		session_end(c, why);
 }
 
 static int h3_stream_close_cb(nghttp3_conn *h3, int64_t stream_id, uint64_t app_error_code,
@@ -911,15 +1039,28 @@ static int h3_reset_stream_cb(nghttp3_conn *h3, int64_t stream_id, uint64_t app_
 
 static int submit_session_request(struct conn *c);
 static int submit_get_request(struct conn *c);
+static int server_request(struct conn *c, struct h3_stream *s);
 
 static int h3_recv_settings_cb(nghttp3_conn *h3, const nghttp3_settings *settings, void *user_data)
 {
 	struct conn *c = user_data;
 
 	(void)h3;
-	if (!settings->h3_datagram) {
-		log_warn("%s: peer does not support HTTP Datagrams", c->name);
+	c->peer_settings = true;
+	c->peer_h3_datagram = settings->h3_datagram;
+	if (c->server) {
+		struct h3_stream *s = c->deferred;
+
+		/* A CONNECT-IP request that came before these SETTINGS is answered now. */
+		if (s && server_request(c, s) != 0)
+			return NGHTTP3_ERR_CALLBACK_FAILURE;
 		return 0;
+	}
+	if (!settings->h3_datagram && c->want_session) {
+		/* No CONNECT-IP without HTTP Datagrams: an error with a reason, not a wait. */
+		conn_fail(c, H3_NO_ERROR,
+			  "the server does not offer HTTP Datagrams (no SETTINGS_H3_DATAGRAM = 1)");
+		return NGHTTP3_ERR_CALLBACK_FAILURE;
 	}
 	/*
 	 * SETTINGS_ENABLE_CONNECT_PROTOCOL is not checked: nghttp3 1.8's client drops that
@@ -956,7 +1097,7 @@ static int setup_h3(struct conn *c)
 	int rv;
 
 	nghttp3_settings_default(&s);
-	s.h3_datagram = 1;
+	s.h3_datagram = c->quirks && c->quirks->no_h3_datagram ? 0 : 1;
 	s.enable_connect_protocol = c->server ? 1 : 0;
 	s.max_field_section_size = 16384;
 	if (c->server)
@@ -967,9 +1108,14 @@ static int setup_h3(struct conn *c)
 		return -ENOMEM;
 	if (c->server)
 		nghttp3_conn_set_max_client_streams_bidi(c->h3, CONN_MAX_STREAMS_BIDI);
-	if (ngtcp2_conn_open_uni_stream(c->qc, &ctrl, NULL) != 0 ||
-	    nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
-	    ngtcp2_conn_open_uni_stream(c->qc, &enc, NULL) != 0 ||
+	c->late_ctrl = -1;
+	if (ngtcp2_conn_open_uni_stream(c->qc, &ctrl, NULL) != 0)
+		return -EPROTO;
+	if (c->quirks && c->quirks->late_settings)
+		c->late_ctrl = ctrl; /* bound by conn_quirk_send_settings() */
+	else if (nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0)
+		return -EPROTO;
+	if (ngtcp2_conn_open_uni_stream(c->qc, &enc, NULL) != 0 ||
 	    ngtcp2_conn_open_uni_stream(c->qc, &dec, NULL) != 0 ||
 	    nghttp3_conn_bind_qpack_streams(c->h3, enc, dec) != 0)
 		return -EPROTO;
@@ -1077,6 +1223,8 @@ static int recv_stream_data_cb(ngtcp2_conn *qc, uint32_t flags, int64_t stream_i
 	n = nghttp3_conn_read_stream(c->h3, stream_id, data, datalen,
 				     flags & NGTCP2_STREAM_DATA_FLAG_FIN);
 	if (n < 0) {
+		if (c->fail_why[0])
+			return NGTCP2_ERR_CALLBACK_FAILURE; /* conn_fail() set code and reason */
 		log_info("%s: HTTP/3 error on stream %" PRId64 ": %s", c->name, stream_id,
 			 nghttp3_strerror((int)n));
 		ngtcp2_ccerr_set_application_error(
@@ -1131,8 +1279,14 @@ static int stream_reset_cb(ngtcp2_conn *qc, int64_t stream_id, uint64_t final_si
 
 	(void)qc;
 	(void)final_size;
-	(void)app_error_code;
 	(void)stream_user_data;
+	if (stream_id == c->session_stream && c->session == SESSION_OPEN) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "stream reset by the peer with error 0x%" PRIx64,
+			 app_error_code);
+		session_end(c, why);
+	}
 	if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, stream_id) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	return 0;
@@ -1186,11 +1340,22 @@ static int recv_datagram_cb(ngtcp2_conn *qc, uint32_t flags, const uint8_t *data
 	int64_t sid;
 	uint64_t ctx;
 	size_t off;
+	int r;
 
 	(void)qc;
 	(void)flags;
-	if (h3dgram_parse(data, datalen, &sid, &ctx, &off) != 0) {
-		c->stats.drops[CONN_DROP_MALFORMED]++;
+	r = h3dgram_parse(data, datalen, &sid, &ctx, &off);
+	if (r == -EPROTO) {
+		/* RFC 9297 §2.1: a Quarter Stream ID too large or too short to parse. */
+		if (peer_log_ok())
+			log_warn("%s: HTTP Datagram with an invalid Quarter Stream ID, closing the "
+				 "connection (H3_DATAGRAM_ERROR)",
+				 c->name);
+		conn_fail(c, H3_DATAGRAM_ERROR, "HTTP Datagram with an invalid Quarter Stream ID");
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	}
+	if (r < 0) {
+		c->stats.drops[CONN_DROP_MALFORMED]++; /* no Context ID (RFC 9484 §6) */
 		return 0;
 	}
 	if (c->session != SESSION_OPEN || sid != c->session_stream) {
@@ -1335,6 +1500,7 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	c->owner = p->owner;
 	c->static_secret = p->static_secret;
 	c->server_id = p->server_id;
+	c->quirks = p->quirks;
 	c->session_stream = -1;
 	c->get_stream = -1;
 	snprintf(c->name, sizeof(c->name), "%s", p->name ? p->name : "connection");
@@ -1517,6 +1683,27 @@ void conn_set_delay_target(struct conn *c, uint32_t us)
 bool conn_session_open(const struct conn *c)
 {
 	return c->session == SESSION_OPEN;
+}
+
+int conn_quirk_send_settings(struct conn *c)
+{
+	int64_t ctrl = c->late_ctrl;
+
+	if (!c->h3 || ctrl < 0)
+		return -EALREADY;
+	c->late_ctrl = -1;
+	return nghttp3_conn_bind_control_stream(c->h3, ctrl) == 0 ? 0 : -EPROTO;
+}
+
+const char *conn_waiting_for(const struct conn *c)
+{
+	if (!c->handshake_done)
+		return "the QUIC handshake";
+	if (!c->peer_settings)
+		return "the server's HTTP/3 SETTINGS";
+	if (c->session != SESSION_OPEN)
+		return "the answer to the CONNECT-IP request";
+	return NULL;
 }
 
 bool conn_handshake_done(const struct conn *c)

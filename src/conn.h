@@ -75,8 +75,15 @@ struct conn_ops {
 	void (*response)(struct conn *c, int status);
 	/* client: body bytes of a GET response (optional). */
 	void (*body)(struct conn *c, const uint8_t *data, size_t len);
-	/* a capsule on the session stream (unknown types included: ignore them). */
-	void (*capsule)(struct conn *c, uint64_t type, const uint8_t *value, size_t len);
+	/*
+	 * A capsule on the session stream (unknown types included: return 0 for them). DATAGRAM
+	 * capsules are handled by conn.c and come through packet. Return 0, or -EPROTO for a
+	 * malformed capsule, -E2BIG / -ENOBUFS for one we cannot serve: the session stream is
+	 * then aborted (H3_DATAGRAM_ERROR, resp. H3_EXCESSIVE_LOAD) and session_ended follows.
+	 */
+	int (*capsule)(struct conn *c, uint64_t type, const uint8_t *value, size_t len);
+	/* the open CONNECT-IP session ended (optional): stream aborted or closed by either side. */
+	void (*session_ended)(struct conn *c, const char *why);
 	/* an inner IP packet (HTTP Datagram, context 0) of the session. */
 	void (*packet)(struct conn *c, const uint8_t *pkt, size_t len);
 	/* the TLS handshake completed (server: check the peer identity here). */
@@ -87,6 +94,20 @@ struct conn_ops {
 	/* the connection is finished; the owner frees it (from this callback or later). */
 	void (*closed)(struct conn *c, const char *why);
 };
+
+/*
+ * What a non-conforming or foreign peer does, for the conformance test peer (t/peer) only;
+ * the daemon never sets any of them.
+ */
+struct conn_quirks {
+	bool no_h3_datagram; /* SETTINGS without SETTINGS_H3_DATAGRAM = 1 */
+	bool hold_requests;  /* server: leave CONNECT-IP requests unanswered */
+	bool raw_datagrams;  /* queued packets are whole HTTP Datagram payloads (no header added) */
+	bool late_settings;  /* our SETTINGS only once conn_quirk_send_settings() is called */
+};
+
+/* late_settings quirk: send our SETTINGS now. 0, -EALREADY (sent already), -EPROTO. */
+int conn_quirk_send_settings(struct conn *c);
 
 struct conn_params {
 	bool server;
@@ -114,6 +135,7 @@ struct conn_params {
 	 */
 	const ngtcp2_cid *retry_odcid;
 	const char *name; /* for log messages, e.g. "tunnel 'cr1'" or "client 192.0.2.1:5000" */
+	const struct conn_quirks *quirks; /* borrowed; NULL: none (t/peer only) */
 };
 
 /*
@@ -167,6 +189,12 @@ int conn_probe(struct conn *c);
 size_t conn_max_inner(const struct conn *c);
 
 bool conn_session_open(const struct conn *c);
+/*
+ * Client: what the connection is waiting for before its session can open ("the QUIC
+ * handshake", "the server's HTTP/3 SETTINGS", "the answer to the CONNECT-IP request"), or NULL
+ * once the session is open, for setup-timeout messages.
+ */
+const char *conn_waiting_for(const struct conn *c);
 /* Set the delay target (lib/dcap.h) to us microseconds, 0 for none; a change restarts its
  * controller. */
 void conn_set_delay_target(struct conn *c, uint32_t us);

@@ -23,6 +23,7 @@
 
 #include "capsule.h"
 #include "cid.h"
+#include "cipath.h"
 #include "conn.h"
 #include "ctl.h"
 #include "dedup.h"
@@ -412,17 +413,25 @@ static int srv_request(struct conn *c, const char *path)
 	struct srv_conn *sc = conn_owner(c);
 	struct server *s = sc->s;
 	const struct conf *cf = s->d->conf;
-	size_t plen = strlen(MPQ_SESSION_PATH_PREFIX);
+	static struct cipath cp; /* one loop: scratch */
 	struct srv_tunnel *t;
-	int idx;
+	int idx, r;
 
-	if (strncmp(path, MPQ_SESSION_PATH_PREFIX, plen) != 0) {
+	/* RFC 9484's template variables are percent-decoded: "%2A" is "*". */
+	r = cipath_parse(path, &cp);
+	if (r == -EINVAL) {
+		if (peer_log_ok(s))
+			log_warn("%s: CONNECT-IP request with a malformed path, refusing (400)",
+				 conn_name(c));
+		return 400;
+	}
+	if (r < 0 || strcmp(cp.target, "*") != 0 || strcmp(cp.ipproto, "*") != 0) {
 		if (peer_log_ok(s))
 			log_warn("%s: CONNECT-IP request for unknown path, refusing (404)",
 				 conn_name(c));
 		return 404;
 	}
-	idx = conf_find_srv_tunnel(cf, path + plen);
+	idx = conf_find_srv_tunnel(cf, cp.tunnel);
 	if (sc->client < 0) {
 		if (peer_log_ok(s))
 			log_warn("%s: tunnel request from an unauthorized certificate, refusing "
@@ -434,7 +443,7 @@ static int srv_request(struct conn *c, const char *path)
 		/* Same answer for "unknown" and "someone else's": names are not disclosed. */
 		if (peer_log_ok(s))
 			log_warn("%s: may not open tunnel '%.32s', refusing (403)", conn_name(c),
-				 path + plen);
+				 cp.tunnel);
 		return 403;
 	}
 	t = &s->tunnels[idx];
@@ -500,15 +509,15 @@ static void srv_session_open(struct conn *c)
 	log_notice("%s: up for client '%s'", name, cf->clients[sc->client].identity);
 }
 
-static void srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
+/* PATH_ROLE (docs/protocol.md, Extensions): what the client uses this tunnel for now. */
+static void srv_path_role(struct conn *c, const uint8_t *v, size_t len)
 {
 	struct srv_conn *sc = conn_owner(c);
 	struct srv_tunnel *t = sc->tunnel;
 	uint64_t role;
 	size_t n;
 
-	/* PATH_ROLE (docs/protocol.md, Extensions): what the client uses this tunnel for. */
-	if (type != MPQ_CAPSULE_PATH_ROLE || !t || t->live != sc)
+	if (!t || t->live != sc)
 		return;
 	if (mpq_varint_get(v, len, &role, &n) < 0 || n != len || role > MPQ_ROLE__MAX) {
 		if (peer_log_ok(sc->s))
@@ -523,6 +532,112 @@ static void srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t 
 	group_refresh(t->group);
 	if (role == MPQ_ROLE_DUPLICATE && t->group->active != t)
 		t->group->second = t;
+}
+
+/* Most Requested Addresses answered from one ADDRESS_REQUEST capsule. */
+#define SRV_MAX_REQUESTS 32
+
+/*
+ * RFC 9484 §4.7.2: the answer to one Requested Address, with its Request ID. The "any address"
+ * form (all-zero address) gets the tunnel's first `address` of that family; a given prefix is
+ * assigned as asked when one of the tunnel's `address` or `routes` prefixes contains it; anything
+ * else gets the all-zero host prefix of its family: "cannot assign".
+ */
+static void answer_request(const struct conf_srv_tunnel *ct, const struct capsule_addr *req,
+			   struct capsule_addr *ret)
+{
+	static const uint8_t zero[16];
+	const struct mpq_prefix *rq = &req->prefix;
+	bool any = memcmp(rq->addr, zero, mpq_family_addrlen(rq->family)) == 0;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->request_id = req->request_id;
+	ret->prefix.family = rq->family;
+	ret->prefix.len = (uint8_t)mpq_family_maxlen(rq->family);
+	for (size_t i = 0; i < ct->n_address + ct->n_routes; i++) {
+		const struct mpq_prefix *cp =
+			i < ct->n_address ? &ct->address[i] : &ct->routes[i - ct->n_address];
+
+		if (cp->family != rq->family)
+			continue;
+		if (any && i < ct->n_address) {
+			ret->prefix = *cp;
+			mpq_prefix_mask(&ret->prefix);
+			return;
+		}
+		if (!any && rq->len >= cp->len && mpq_prefix_contains(cp, rq->family, rq->addr)) {
+			ret->prefix = *rq;
+			return;
+		}
+	}
+}
+
+/* ADDRESS_REQUEST: answer every Requested Address in one ADDRESS_ASSIGN (the full list). */
+static int srv_address_request(struct conn *c, const uint8_t *v, size_t len)
+{
+	struct srv_conn *sc = conn_owner(c);
+	const struct conf_srv_tunnel *ct = sc->tunnel->conf;
+	static struct capsule_addr req[SRV_MAX_REQUESTS];
+	static struct capsule_addr a[2 * CONF_MAX_PREFIXES + SRV_MAX_REQUESTS];
+	static uint8_t buf[sizeof(a) / sizeof(a[0]) * 24];
+	size_t n_req, n = 0;
+	ssize_t blen;
+	int r;
+
+	r = capsule_decode_addresses(v, len, req, ARRAY_SIZE(req), &n_req);
+	if (r == 0)
+		r = capsule_check_address_request(req, n_req); /* empty, or Request ID 0 */
+	if (r < 0)
+		return r;
+	/*
+	 * An ADDRESS_ASSIGN carries the whole current list (RFC 9484 §4.7.1): the unsolicited
+	 * assignment again (Request ID 0), then one entry per request, carrying its ID.
+	 */
+	for (size_t i = 0; i < ct->n_address; i++)
+		a[n++] = (struct capsule_addr){.request_id = 0, .prefix = ct->address[i]};
+	for (size_t i = 0; i < ct->n_routes; i++)
+		a[n++] = (struct capsule_addr){.request_id = 0, .prefix = ct->routes[i]};
+	for (size_t i = 0; i < n; i++)
+		mpq_prefix_mask(&a[i].prefix);
+	for (size_t i = 0; i < n_req; i++)
+		answer_request(ct, &req[i], &a[n++]);
+	blen = capsule_encode_addresses(buf, sizeof(buf), CAPSULE_ADDRESS_ASSIGN, a, n);
+	if (blen < 0)
+		return -ENOBUFS;
+	r = conn_send_capsule(c, buf, (size_t)blen);
+	if (r < 0)
+		return -ENOBUFS; /* the peer asks faster than it reads: H3_EXCESSIVE_LOAD */
+	if (peer_log_ok(sc->s))
+		log_info("%s: answered an ADDRESS_REQUEST of %zu address%s", conn_name(c), n_req,
+			 n_req == 1 ? "" : "es");
+	return 0;
+}
+
+/*
+ * Capsules from the client. ADDRESS_REQUEST is answered; ADDRESS_ASSIGN and
+ * ROUTE_ADVERTISEMENT (addresses and routes the client offers us) are checked and otherwise
+ * not used: a malformed one aborts the session (-EPROTO). Unknown types are skipped.
+ */
+static int srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
+{
+	/* Room for any capsule the parser passes: Value <= 16 KiB, entries >= 7 / 10 bytes. */
+	static struct capsule_addr addrs[CAPSULE_MAX_VALUE / 7 + 1];
+	static struct capsule_range ranges[CAPSULE_MAX_VALUE / 10 + 1];
+	size_t n;
+
+	switch (type) {
+	case CAPSULE_ADDRESS_REQUEST:
+		return srv_address_request(c, v, len);
+	case CAPSULE_ADDRESS_ASSIGN:
+		return capsule_decode_addresses(v, len, addrs, ARRAY_SIZE(addrs), &n);
+	case CAPSULE_ROUTE_ADVERTISEMENT:
+		return capsule_decode_routes(v, len, ranges, ARRAY_SIZE(ranges), &n);
+	case MPQ_CAPSULE_PATH_ROLE:
+		srv_path_role(c, v, len);
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)

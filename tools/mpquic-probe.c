@@ -103,9 +103,10 @@ static void p_body(struct conn *c, const uint8_t *data, size_t len)
 	p->body[p->body_len] = '\0';
 }
 
-static void p_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
+static int p_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
 {
 	(void)c, (void)type, (void)v, (void)len;
+	return 0;
 }
 
 static void p_packet(struct conn *c, const uint8_t *pkt, size_t len)

@@ -136,7 +136,8 @@ static void srv_session_open(struct conn *c)
 	FUZZ_CHECK(len > 0 && conn_send_capsule(c, buf, (size_t)len) == 0);
 }
 
-static void srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
+/* A malformed capsule makes the connection abort the session (< 0), as the daemon's does. */
+static int srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
 {
 	struct capsule_addr a[16];
 	struct capsule_range r[16];
@@ -144,9 +145,10 @@ static void srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t 
 
 	FUZZ_CHECK(!srv.closed && conn_session_open(c));
 	if (type == CAPSULE_ADDRESS_REQUEST || type == CAPSULE_ADDRESS_ASSIGN)
-		capsule_decode_addresses(v, len, a, 16, &n);
-	else if (type == CAPSULE_ROUTE_ADVERTISEMENT)
-		capsule_decode_routes(v, len, r, 16, &n);
+		return capsule_decode_addresses(v, len, a, 16, &n) < 0 ? -EPROTO : 0;
+	if (type == CAPSULE_ROUTE_ADVERTISEMENT)
+		return capsule_decode_routes(v, len, r, 16, &n) < 0 ? -EPROTO : 0;
+	return 0;
 }
 
 static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)

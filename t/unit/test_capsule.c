@@ -611,15 +611,20 @@ static void test_h3dgram(void **state)
 	assert_true(sid == big);
 	assert_true(ctx == MPQ_VARINT_MAX);
 
-	/* Quarter Stream ID 2^60 is an error, as are truncated varints. */
+	/*
+	 * A Quarter Stream ID of 2^60 or one too short to parse is a connection error
+	 * (-EPROTO); a missing or truncated Context ID only makes the datagram malformed.
+	 */
 	mpq_varint_put(buf, UINT64_C(1) << 60);
 	buf[8] = 0;
 	assert_int_equal(h3dgram_parse(buf, 9, &sid, &ctx, &off), -EPROTO);
-	buf[0] = 0x00;
-	assert_int_equal(h3dgram_parse(buf, 1, &sid, &ctx, &off), -EPROTO);
 	assert_int_equal(h3dgram_parse(buf, 0, &sid, &ctx, &off), -EPROTO);
+	buf[0] = 0x40; /* 2-byte varint cut after 1 byte */
+	assert_int_equal(h3dgram_parse(buf, 1, &sid, &ctx, &off), -EPROTO);
+	buf[0] = 0x00;
+	assert_int_equal(h3dgram_parse(buf, 1, &sid, &ctx, &off), -EBADMSG);
 	buf[1] = 0x40;
-	assert_int_equal(h3dgram_parse(buf, 2, &sid, &ctx, &off), -EPROTO);
+	assert_int_equal(h3dgram_parse(buf, 2, &sid, &ctx, &off), -EBADMSG);
 }
 
 int main(void)
