@@ -89,7 +89,6 @@ struct conn {
 	int64_t session_stream;
 	uint8_t dgram_hdr[16];
 	size_t dgram_hdr_len;
-	size_t max_inner;
 
 	struct h3_stream *streams; /* owned: open request streams */
 	struct capsule_parser cap_rx;
@@ -97,7 +96,8 @@ struct conn {
 	size_t cap_tx_len, cap_tx_read, cap_tx_acked;
 
 	struct fqq *txq; /* allocated when the session opens: a handshake costs no queue */
-	uint32_t txq_cap, txq_slot;
+	uint32_t txq_cap;
+	struct pktsize size; /* the packet-size invariant: queue slot, largest inner packet */
 
 	struct dcap dcap; /* the delay target (lib/dcap.h) */
 	struct conn_stats stats;
@@ -613,7 +613,7 @@ static bool is_connect_ip(const struct h3_stream *s)
 static int open_queue(struct conn *c)
 {
 	uint8_t key[16];
-	struct fqq_params p = {.cap = c->txq_cap, .slot_size = c->txq_slot, .key = key};
+	struct fqq_params p = {.cap = c->txq_cap, .slot_size = c->size.slot, .key = key};
 	int r;
 
 	if (c->txq)
@@ -1231,9 +1231,8 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
 	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
-	c->txq_slot = p->mtu;
 	dcap_init(&c->dcap, (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS);
-	if (p->mtu == 0 || p->mtu > FQQ_MAX_SLOT) {
+	if (pktsize_init(&c->size, p->mtu) < 0) {
 		rv = -EINVAL;
 		goto err_free;
 	}
@@ -1250,7 +1249,7 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 
 	ngtcp2_settings_default(&settings);
 	settings.initial_ts = now_ts();
-	settings.max_tx_udp_payload_size = MPQ_MAX_UDP_PAYLOAD;
+	settings.max_tx_udp_payload_size = c->size.udp_payload;
 	settings.no_tx_udp_payload_size_shaping = 1;
 	settings.no_pmtud = 1;
 	settings.handshake_timeout = 10 * NGTCP2_SECONDS;
@@ -1329,12 +1328,6 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	if (p->quic->keepalive_ms)
 		ngtcp2_conn_set_keep_alive_timeout(c->qc, (ngtcp2_duration)p->quic->keepalive_ms *
 								  NGTCP2_MILLISECONDS);
-	/*
-	 * Largest inner packet in one DATAGRAM frame of a full-size packet: short header
-	 * (1 + DCID + 4-byte packet number), AEAD tag (16), frame type and length (1 + 2),
-	 * HTTP Datagram header (quarter stream ID and context ID, at most 4 here).
-	 */
-	c->max_inner = MPQ_MAX_UDP_PAYLOAD - (1 + NGTCP2_MAX_CIDLEN + 4) - 16 - 3 - 4;
 	*ret = c;
 	return 0;
 
@@ -1386,12 +1379,16 @@ uint8_t *conn_queue_reserve(struct conn *c)
 
 void conn_queue_commit(struct conn *c, size_t len, uint64_t now_ns)
 {
+	if (MPQ_UNLIKELY(len == 0 || !pktsize_fits(&c->size, len))) {
+		c->stats.drops[CONN_DROP_TOO_BIG]++;
+		return;
+	}
 	c->stats.drops[CONN_DROP_QUEUE_FULL] += fqq_commit(c->txq, len, now_ns);
 }
 
-size_t conn_max_inner(const struct conn *c)
+const struct pktsize *conn_pktsize(const struct conn *c)
 {
-	return c->max_inner;
+	return &c->size;
 }
 
 void conn_set_delay_target(struct conn *c, uint32_t us)

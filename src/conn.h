@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "dcap.h"
 #include "fqq.h"
+#include "pktsize.h"
 #include "tls.h"
 #include "udp.h"
 
@@ -85,7 +86,7 @@ struct conn_params {
 	const uint8_t *static_secret; /* 32 bytes: stateless reset tokens */
 	uint8_t server_id;	      /* server: QUIC-LB server ID in our CIDs */
 	uint32_t queue_packets;	      /* send queue length */
-	uint32_t mtu;		      /* largest inner packet (queue slot size) */
+	uint32_t mtu;		      /* config mtu, 0: default; sizes from lib/pktsize.h */
 	const struct conn_ops *ops;
 	void *owner; /* borrowed: the owner's object, for ops */
 	/* server: the client's first packet */
@@ -129,16 +130,22 @@ int conn_request_get(struct conn *c, const char *path);
 int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);
 
 /*
- * Datagram send queue (lib/fqq.h: flow queuing with CoDel): reserve a slot of conn_mtu()
- * bytes, fill it, commit its length with the time it was read (CLOCK_MONOTONIC ns; one reading
- * may serve a whole batch). conn_queue_reserve() returns NULL only when there is no session
- * (counted); a full queue makes room at commit by dropping the oldest packet of its longest
- * flow (counted as queue_full).
+ * Datagram send queue (lib/fqq.h: flow queuing with CoDel): reserve a slot of
+ * conn_pktsize()->slot bytes, fill it, commit its length with the time it was read
+ * (CLOCK_MONOTONIC ns; one reading may serve a whole batch). conn_queue_reserve() returns NULL
+ * only when there is no session (counted); a full queue makes room at commit by dropping the
+ * oldest packet of its longest flow (counted as queue_full). A length that does not fit
+ * (pktsize_fits() false: the caller should have refused it) is dropped as too_big, never
+ * queued.
  */
 uint8_t *conn_queue_reserve(struct conn *c);
 void conn_queue_commit(struct conn *c, size_t len, uint64_t now_ns);
-/* Largest inner packet that fits one DATAGRAM frame on this connection. */
-size_t conn_max_inner(const struct conn *c);
+/*
+ * The connection's packet sizes (lib/pktsize.h): a packet read from a TUN goes into a slot
+ * only if pktsize_fits(); otherwise it is refused with ICMP too-big carrying ->mtu and counted
+ * as CONN_DROP_TOO_BIG.
+ */
+const struct pktsize *conn_pktsize(const struct conn *c);
 
 bool conn_session_open(const struct conn *c);
 /* Set the delay target (lib/dcap.h) to us microseconds, 0 for none; a change restarts its

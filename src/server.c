@@ -90,7 +90,6 @@ struct server_stats {
 	uint64_t resets_limited; /* resets the token bucket did not allow */
 	uint64_t refused_limit;
 	uint64_t tun_no_route;
-	uint64_t tun_too_big;
 	uint64_t tun_malformed;
 };
 
@@ -98,7 +97,8 @@ struct server {
 	struct daemon *d; /* borrowed */
 	struct listener listeners[CONF_MAX_LISTEN];
 	size_t n_listeners;
-	struct tun tun; /* owned */
+	struct tun tun;	     /* owned */
+	struct pktsize size; /* lib/pktsize.h: the TUN MTU and every connection's queue slots */
 	ev_io tun_watcher;
 	struct cid_table *cids;	    /* owned: our CIDs -> struct srv_conn */
 	struct lpm *routes;	    /* owned: inner prefixes -> struct srv_tunnel */
@@ -542,7 +542,7 @@ static void new_connection(struct listener *l, const struct udp_rx *rx, const ui
 		.static_secret = d->static_secret,
 		.server_id = cf->server_id,
 		.queue_packets = cf->limits.queue_packets,
-		.mtu = cf->tun_mtu ? cf->tun_mtu : MPQ_DEFAULT_MTU,
+		.mtu = s->size.mtu,
 		.ops = &srv_conn_ops,
 	};
 	struct srv_conn *sc;
@@ -729,9 +729,10 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				s->stats.tun_no_route++;
 			continue;
 		}
-		if ((size_t)n > conn_max_inner(sc->conn)) {
+		/* The TUN's MTU may have been raised behind our back: never trust it. */
+		if (!pktsize_fits(conn_pktsize(sc->conn), (size_t)n)) {
 			conn_stats(sc->conn)->drops[CONN_DROP_TOO_BIG]++;
-			send_too_big(s, s->scratch, (size_t)n, conn_max_inner(sc->conn), &ip);
+			send_too_big(s, s->scratch, (size_t)n, conn_pktsize(sc->conn)->mtu, &ip);
 			continue;
 		}
 		slot = conn_queue_reserve(sc->conn); /* NULL without a session (counted) */
@@ -804,13 +805,17 @@ int server_start(struct daemon *d)
 	if (r < 0)
 		return r;
 
+	r = pktsize_init(&s->size, cf->tun_mtu);
+	if (r < 0) {
+		log_err("server: tun.mtu %u out of range", cf->tun_mtu); /* conf.c checked it */
+		return r;
+	}
 	r = tun_open(cf->tun_name, &s->tun);
 	if (r < 0) {
 		log_err("server: cannot open TUN device '%s': %s", cf->tun_name, strerror(-r));
 		return r;
 	}
-	r = nl_link_set(d->nl, s->tun.ifindex, cf->tun_mtu ? cf->tun_mtu : MPQ_DEFAULT_MTU, true,
-			"server TUN");
+	r = nl_link_set(d->nl, s->tun.ifindex, s->size.mtu, true, "server TUN");
 	for (size_t i = 0; r == 0 && i < cf->n_tun_address; i++)
 		r = nl_addr_add(d->nl, s->tun.ifindex, &cf->tun_address[i], "server TUN");
 	if (r < 0)
