@@ -38,7 +38,7 @@
 #include "wan.h"
 
 #define TUN_BATCH    512
-#define MAX_ASSIGNED CONF_MAX_PREFIXES
+#define MAX_ASSIGNED (2 * CONF_MAX_PREFIXES) /* a tunnel's addresses and its routes */
 #define MAX_ROUTES   CONF_MAX_PREFIXES
 
 #define TUNNEL_WAN_RETRY_S 30.

@@ -24,13 +24,20 @@
 #include "mpq.h"
 #include "mpq_build.h"
 
-#define H3_NO_ERROR	       0x0100
-#define H3_INTERNAL_ERROR      0x0102
-#define H3_REQUEST_REJECTED    0x010b
-#define H3_MESSAGE_ERROR       0x010e
-#define CONN_MAX_STREAMS_BIDI  8 /* CONNECT-IP session + a few health checks */
-#define CONN_HDR_MAX	       256
-#define CONN_CAPBUF	       4096
+#define H3_NO_ERROR	      0x0100
+#define H3_INTERNAL_ERROR     0x0102
+#define H3_REQUEST_REJECTED   0x010b
+#define H3_MESSAGE_ERROR      0x010e
+#define CONN_MAX_STREAMS_BIDI 8 /* CONNECT-IP session + a few health checks */
+#define CONN_HDR_MAX	      256
+/*
+ * The session stream's send buffer: what the server sends when a session opens, for the largest
+ * tunnel the config allows (ADDRESS_ASSIGN with every address and route, ROUTE_ADVERTISEMENT with
+ * every advertised prefix), both unacknowledged at once, plus room for later capsules.
+ */
+#define CONN_CAPBUF                                                                             \
+	(CAPSULE_ADDRESSES_MAX(2 * CONF_MAX_PREFIXES) + CAPSULE_ROUTES_MAX(CONF_MAX_PREFIXES) + \
+	 4096)
 #define CONN_CAPSULE_MAX_VALUE 16384
 #define CONN_CID_LEN	       16
 
@@ -92,7 +99,7 @@ struct conn {
 
 	struct h3_stream *streams; /* owned: open request streams */
 	struct capsule_parser cap_rx;
-	uint8_t cap_tx[CONN_CAPBUF];
+	uint8_t *cap_tx; /* owned: CONN_CAPBUF bytes, allocated by the first capsule sent */
 	size_t cap_tx_len, cap_tx_read, cap_tx_acked;
 
 	struct fqq *txq; /* allocated when the session opens: a handshake costs no queue */
@@ -675,7 +682,8 @@ static int server_request(struct conn *c, struct h3_stream *s)
 	c->dgram_hdr_len = (size_t)h3dgram_put_header(c->dgram_hdr, sizeof(c->dgram_hdr), s->id, 0);
 	if (nghttp3_conn_submit_response(c->h3, s->id, nva, 2, &dr) != 0)
 		return -1;
-	c->ops->session_open(c);
+	if (c->ops->session_open(c) < 0)
+		return -1; /* a session without its addresses and routes would only drop packets */
 	return 0;
 }
 
@@ -971,8 +979,13 @@ int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len)
 {
 	if (c->session != SESSION_OPEN)
 		return -ENOTCONN;
-	if (len > sizeof(c->cap_tx) - c->cap_tx_len)
+	if (len > CONN_CAPBUF - c->cap_tx_len)
 		return -ENOBUFS;
+	if (!c->cap_tx) {
+		c->cap_tx = malloc(CONN_CAPBUF);
+		if (!c->cap_tx)
+			return -ENOMEM;
+	}
 	memcpy(c->cap_tx + c->cap_tx_len, capsule, len);
 	c->cap_tx_len += len;
 	nghttp3_conn_resume_stream(c->h3, c->session_stream);
@@ -1362,6 +1375,7 @@ void conn_free(struct conn *c)
 	if (c->ssl)
 		wolfSSL_free(c->ssl);
 	capsule_parser_done(&c->cap_rx);
+	free(c->cap_tx);
 	if (c->txq)
 		fqq_done(c->txq);
 	free(c->txq);

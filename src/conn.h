@@ -53,8 +53,12 @@ struct conn_stats {
 struct conn_ops {
 	/* server: a CONNECT-IP request for `path`; return 200 to accept, or an HTTP status. */
 	int (*request)(struct conn *c, const char *path);
-	/* server: called right after the 200 response was submitted (send capsules here). */
-	void (*session_open)(struct conn *c);
+	/*
+	 * server: called right after the 200 response was submitted (send capsules here).
+	 * Return < 0 when the session cannot work (its capsules could not be sent): the
+	 * connection then fails with an HTTP/3 error.
+	 */
+	int (*session_open)(struct conn *c);
 	/* client: the server's answer to our CONNECT-IP (or GET) request. */
 	void (*response)(struct conn *c, int status);
 	/* client: body bytes of a GET response (optional). */
@@ -126,7 +130,10 @@ int conn_request_session(struct conn *c, const char *path);
 /* Client: a plain GET request (health checks); the answer comes through response/body. */
 int conn_request_get(struct conn *c, const char *path);
 
-/* Queue a capsule on the session stream. 0, -ENOBUFS, -ENOTCONN. */
+/*
+ * Queue a whole capsule on the session stream (at most CONN_CAPBUF bytes unacknowledged).
+ * 0, -ENOBUFS, -ENOMEM, -ENOTCONN.
+ */
 int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);
 
 /*

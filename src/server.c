@@ -299,17 +299,25 @@ static int srv_request(struct conn *c, const char *path)
 	return 200;
 }
 
-static void srv_session_open(struct conn *c)
+/*
+ * ADDRESS_ASSIGN and ROUTE_ADVERTISEMENT each carry the whole set (a later one replaces it), so
+ * neither can be split: buf holds the largest the config allows, and so does the connection's
+ * capsule buffer (conn.c). A failure is not ignored: the session would be up and drop
+ * everything, so the connection fails and the client retries with its backoff.
+ */
+static int srv_session_open(struct conn *c)
 {
+	static uint8_t buf[MPQ_MAX(CAPSULE_ADDRESSES_MAX(2 * CONF_MAX_PREFIXES),
+				   CAPSULE_ROUTES_MAX(CONF_MAX_PREFIXES))];
 	struct srv_conn *sc = conn_owner(c);
 	const struct conf *cf = sc->s->d->conf;
 	const struct conf_srv_tunnel *ct = sc->tunnel->conf;
 	struct capsule_addr a[2 * CONF_MAX_PREFIXES];
 	struct capsule_range r[CONF_MAX_PREFIXES];
-	uint8_t buf[4096];
 	size_t n = 0, nr;
 	ssize_t len;
 	char name[192];
+	int err;
 
 	for (size_t i = 0; i < ct->n_address; i++)
 		a[n++] = (struct capsule_addr){.request_id = 0, .prefix = ct->address[i]};
@@ -318,18 +326,27 @@ static void srv_session_open(struct conn *c)
 	for (size_t i = 0; i < n; i++)
 		mpq_prefix_mask(&a[i].prefix);
 	len = capsule_encode_addresses(buf, sizeof(buf), CAPSULE_ADDRESS_ASSIGN, a, n);
-	if (len < 0 || conn_send_capsule(c, buf, (size_t)len) < 0)
-		log_err("%s: cannot send ADDRESS_ASSIGN", sc->tunnel->name);
-	if (capsule_ranges_from_prefixes(cf->advertise, cf->n_advertise, r, ARRAY_SIZE(r), &nr) ==
-		    0 &&
-	    (len = capsule_encode_routes(buf, sizeof(buf), r, nr)) > 0)
-		conn_send_capsule(c, buf, (size_t)len);
-	else
-		log_err("%s: cannot send ROUTE_ADVERTISEMENT", sc->tunnel->name);
+	err = len < 0 ? (int)len : conn_send_capsule(c, buf, (size_t)len);
+	if (err < 0) {
+		log_err("%s: cannot send ADDRESS_ASSIGN (%zu entries): %s", sc->tunnel->name, n,
+			strerror(-err));
+		return err;
+	}
+	err = capsule_ranges_from_prefixes(cf->advertise, cf->n_advertise, r, ARRAY_SIZE(r), &nr);
+	if (err == 0) {
+		len = capsule_encode_routes(buf, sizeof(buf), r, nr);
+		err = len < 0 ? (int)len : conn_send_capsule(c, buf, (size_t)len);
+	}
+	if (err < 0) {
+		log_err("%s: cannot send ROUTE_ADVERTISEMENT (%zu prefixes): %s", sc->tunnel->name,
+			cf->n_advertise, strerror(-err));
+		return err;
+	}
 	conn_set_delay_target(c, ct->delay_target_us);
 	snprintf(name, sizeof(name), "%s (%s)", sc->tunnel->name, sc->peer);
 	conn_set_name(c, name);
 	log_notice("%s: up for client '%s'", name, cf->clients[sc->client].identity);
+	return 0;
 }
 
 static void srv_capsule(struct conn *c, uint64_t type, const uint8_t *v, size_t len)
