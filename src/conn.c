@@ -16,6 +16,7 @@
 #include <ngtcp2/ngtcp2_crypto_wolfssl.h>
 
 #include "capsule.h"
+#include "txpend.h"
 #include "cid.h"
 #include "conn.h"
 #include "daemon.h"
@@ -76,6 +77,8 @@ struct conn {
 	struct ev_loop *loop;  /* borrowed */
 	struct udp_sock *sock; /* borrowed */
 	ev_timer expiry_timer;
+	ev_io write_watcher;  /* on sock's fd while txpend holds packets the socket refused */
+	struct txpend txpend; /* allocated the first time the socket buffer is full */
 	const struct conn_ops *ops;
 	void *owner; /* borrowed */
 	bool server;
@@ -174,15 +177,41 @@ struct tx_batch {
 	size_t npkts;
 };
 
+/*
+ * A full socket buffer (EAGAIN) does not drop the batch: what did not go waits in txpend, the
+ * connection writes nothing more, and the write watcher resumes once the socket is writable
+ * (conn_writable_cb). Packets are kept in order: a batch behind a kept one is kept too.
+ */
+static void keep_unsent(struct conn *c, const uint8_t *data, size_t len, size_t segsize)
+{
+	size_t dropped;
+
+	if (!c->txpend.buf && txpend_init(&c->txpend, MPQ_MAX_UDP_PAYLOAD) < 0)
+		log_debug("%s: out of memory for a blocked batch", c->name);
+	dropped = txpend_add(&c->txpend, data, len, segsize); /* all of them without memory */
+	c->sock->tx_eagain += dropped;
+	if (!txpend_empty(&c->txpend) && !ev_is_active(&c->write_watcher)) {
+		ev_io_set(&c->write_watcher, c->sock->fd, EV_WRITE);
+		ev_io_start(c->loop, &c->write_watcher);
+	}
+}
+
 static int flush_batch(struct conn *c, struct tx_batch *b)
 {
+	size_t sent;
 	int r = 0;
 
-	if (b->len) {
-		r = udp_send(c->sock, c->ps.path.remote.addr, c->ps.path.remote.addrlen,
-			     c->ps.path.local.addr, b->buf, b->len, b->segsize);
-		if (r < 0)
+	if (b->len && !txpend_empty(&c->txpend)) {
+		keep_unsent(c, b->buf, b->len, b->segsize);
+	} else if (b->len) {
+		r = udp_send_batch(c->sock, c->ps.path.remote.addr, c->ps.path.remote.addrlen,
+				   c->ps.path.local.addr, b->buf, b->len, b->segsize, &sent);
+		if (r == -EAGAIN) {
+			keep_unsent(c, b->buf + sent, b->len - sent, b->segsize);
+			r = 0;
+		} else if (r < 0) {
 			log_debug("%s: send failed: %s", c->name, strerror(-r));
+		}
 	}
 	b->len = 0;
 	b->segsize = 0;
@@ -228,6 +257,36 @@ static int fatal(struct conn *c, int liberr, const char *what)
 	return -1;
 }
 
+/* Send what the socket refused before: 0 once all went (or failed), -EAGAIN if full again. */
+static int send_kept(struct conn *c)
+{
+	const uint8_t *p;
+	size_t len, seg, sent;
+
+	while ((p = txpend_next(&c->txpend, MPQ_TX_GSO_MAX, &len, &seg))) {
+		int r = udp_send_batch(c->sock, c->ps.path.remote.addr, c->ps.path.remote.addrlen,
+				       c->ps.path.local.addr, p, len, seg, &sent);
+
+		/* Another error gives the run up (counted in tx_errors): QUIC recovers it. */
+		txpend_consume(&c->txpend, r == -EAGAIN ? sent : len);
+		if (r == -EAGAIN)
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+static void conn_writable_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = container_of(w, struct conn, write_watcher);
+
+	(void)revents;
+	if (send_kept(c) == -EAGAIN)
+		return; /* still full: keep waiting */
+	ev_io_stop(loop, w);
+	if (conn_write(c) < 0)
+		return; /* finished: conn_write called ops->closed */
+}
+
 /* Datagram bytes allowed in flight under the delay target (lib/dcap.h); UINT64_MAX if none. */
 static uint64_t delay_cap(struct conn *c, ngtcp2_tstamp ts, uint64_t *ret_inflight)
 {
@@ -262,6 +321,13 @@ int conn_write(struct conn *c)
 
 	if (c->closed)
 		return -1;
+	/*
+	 * Blocked on a full socket buffer: nothing new until the kept packets went. The expiry
+	 * timer is not re-armed meanwhile (ngtcp2 would ask to send at once, again and again);
+	 * conn_writable_cb() writes, and so re-arms it, once the socket drains.
+	 */
+	if (!txpend_empty(&c->txpend))
+		return 0;
 	dcap = c->session == SESSION_OPEN ? delay_cap(c, ts, &inflight) : UINT64_MAX;
 	quantum = ngtcp2_conn_get_send_quantum(c->qc);
 	max_pkts = MPQ_MAX(1, MPQ_MIN(MPQ_TX_GSO_MAX, quantum / MPQ_MAX_UDP_PAYLOAD));
@@ -377,10 +443,13 @@ int conn_write(struct conn *c)
 		}
 		if ((size_t)nwrite < b.segsize)
 			flush_batch(c, &b);
+		if (!txpend_empty(&c->txpend))
+			break; /* the socket is full: what is in b joins the kept packets */
 	}
 	flush_batch(c, &b);
 	ngtcp2_conn_update_pkt_tx_time(c->qc, ts);
-	conn_arm_timer(c);
+	if (txpend_empty(&c->txpend))
+		conn_arm_timer(c);
 	return 0;
 }
 
@@ -1243,6 +1312,7 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		snprintf(c->server_name, sizeof(c->server_name), "%s", p->server_name);
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
+	ev_io_init(&c->write_watcher, conn_writable_cb, -1, EV_WRITE);
 	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
 	dcap_init(&c->dcap, (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS);
 	if (pktsize_init(&c->size, p->mtu) < 0) {
@@ -1358,6 +1428,8 @@ void conn_free(struct conn *c)
 	if (!c)
 		return;
 	ev_timer_stop(c->loop, &c->expiry_timer);
+	ev_io_stop(c->loop, &c->write_watcher);
+	txpend_done(&c->txpend);
 	if (c->server && c->ops->cid_remove && c->qc) {
 		ngtcp2_cid cids[16];
 		size_t n = ngtcp2_conn_get_scid(c->qc, NULL);

@@ -903,10 +903,11 @@ void server_status(struct daemon *d, json_t *root)
 	if (!s)
 		return;
 	/* The listener sockets are shared by every tunnel: drops there are nobody's own. */
-	uint64_t eagain = 0, txerr = 0;
+	uint64_t eagain = 0, blocked = 0, txerr = 0;
 
 	for (size_t i = 0; i < s->n_listeners; i++) {
 		eagain += s->listeners[i].sock.tx_eagain;
+		blocked += s->listeners[i].sock.tx_blocked;
 		txerr += s->listeners[i].sock.tx_errors;
 	}
 	const struct {
@@ -927,6 +928,7 @@ void server_status(struct daemon *d, json_t *root)
 		{"tun_no_route", s->stats.tun_no_route},
 		{"tun_malformed", s->stats.tun_malformed},
 		{"tx_eagain", eagain},
+		{"tx_blocked", blocked},
 		{"tx_errors", txerr},
 	};
 	json_t *lo = json_object();
