@@ -1396,10 +1396,6 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		rv = rv == NGTCP2_ERR_NOMEM ? -ENOMEM : -EINVAL;
 		goto err_cap;
 	}
-	if (p->server && c->ops->cid_add && c->ops->cid_add(c, scid.data, scid.datalen) != 0) {
-		rv = -ENOSPC;
-		goto err_qc;
-	}
 	c->conn_ref.get_conn = get_conn_cb;
 	c->conn_ref.user_data = c;
 	c->ssl = tls_session_new(p->tls, &c->conn_ref, p->server_name);
@@ -1411,9 +1407,19 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 	if (p->quic->keepalive_ms)
 		ngtcp2_conn_set_keep_alive_timeout(c->qc, (ngtcp2_duration)p->quic->keepalive_ms *
 								  NGTCP2_MILLISECONDS);
+	/*
+	 * The CID table learns about c last, once nothing can fail any more: a connection that
+	 * was never created must not stay reachable from the table.
+	 */
+	if (p->server && c->ops->cid_add && c->ops->cid_add(c, scid.data, scid.datalen) != 0) {
+		rv = -ENOSPC;
+		goto err_ssl;
+	}
 	*ret = c;
 	return 0;
 
+err_ssl:
+	wolfSSL_free(c->ssl);
 err_qc:
 	ngtcp2_conn_del(c->qc);
 err_cap:

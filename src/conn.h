@@ -106,7 +106,9 @@ struct conn_params {
 
 /*
  * Create a connection. A client connection starts its handshake on the first conn_write().
- * Returns 0 or -errno (-ENOMEM, -EINVAL: TLS or ngtcp2 setup failed).
+ * A server connection registers its first CID with ops->cid_add as its last step, so a
+ * failed conn_new() leaves nothing in the owner's table.
+ * Returns 0 or -errno (-ENOMEM, -EINVAL: TLS or ngtcp2 setup failed; -ENOSPC: cid_add failed).
  */
 int conn_new(const struct conn_params *p, struct conn **ret);
 void conn_free(struct conn *c); /* NULL-safe; stops the timer; no CONNECTION_CLOSE */
