@@ -1051,9 +1051,12 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 		lpm_free(nroutes);
 		return -ENOMEM;
 	}
+	/*
+	 * Everything that can fail comes first, before any connection moves: a reload that runs
+	 * out of memory halfway must leave the running tunnels exactly as they were.
+	 */
 	for (size_t i = 0; i < nc->n_srv_tunnels; i++) {
 		const struct conf_srv_tunnel *ct = &nc->srv_tunnels[i];
-		int j = conf_find_srv_tunnel(oc, ct->name);
 
 		nt[i].conf = ct;
 		snprintf(nt[i].name, sizeof(nt[i].name), "tunnel '%s'", ct->name);
@@ -1067,9 +1070,16 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 				free(nt);
 				free(ncounts);
 				lpm_free(nroutes);
+				snprintf(d->reload_error, sizeof(d->reload_error),
+					 "cannot build the route table: %s", strerror(-r));
 				return r;
 			}
 		}
+	}
+	for (size_t i = 0; i < nc->n_srv_tunnels; i++) {
+		const struct conf_srv_tunnel *ct = &nc->srv_tunnels[i];
+		int j = conf_find_srv_tunnel(oc, ct->name);
+
 		if (j < 0)
 			continue;
 		nt[i].totals = s->tunnels[j].totals;
