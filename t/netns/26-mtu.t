@@ -27,20 +27,20 @@ ns_exec cli ip link set mpqc1 mtu 9000 && ns_exec srv ip link set mpqs0 mtu 9000
 ok $? "both TUNs' MTUs raised to 9000 behind the daemons' backs"
 
 # Without DF (first: once a PMTU is learned, the kernel would fragment instead): dropped.
-ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M dont -s 8000 10.200.0.1 >/dev/null 2>&1
-ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "client -> server: 8028 bytes without DF get no answer"
-ns_exec srv ping -n -q -c 2 -i 0.2 -W 1 -M dont -s 8000 10.200.1.1 >/dev/null 2>&1
-ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "server -> client: 8028 bytes without DF get no answer"
+! ns_exec cli ping -n -q -c 2 -i 0.2 -W 1 -M dont -s 8000 10.200.0.1 >/dev/null 2>&1
+ok $? "client -> server: 8028 bytes without DF get no answer"
+! ns_exec srv ping -n -q -c 2 -i 0.2 -W 1 -M dont -s 8000 10.200.1.1 >/dev/null 2>&1
+ok $? "server -> client: 8028 bytes without DF get no answer"
 
 # With DF: ICMP with the tunnel's MTU, on both ends (the old code aborted in fqq_commit on the
 # 1378-byte ones: they fit a DATAGRAM frame but not a queue slot).
-out=$(ns_exec cli ping -n -c 1 -W 2 -M do -s 1350 10.200.0.1 2>&1)
+out=$(ns_exec cli ping -n -c 1 -W 2 -M 'do' -s 1350 10.200.0.1 2>&1)
 like "$out" "mtu = 1300" "client -> server: 1378 bytes with DF: ICMP fragmentation needed, mtu 1300"
-out=$(ns_exec cli ping -n -c 1 -W 2 -M do -s 8000 10.200.0.2 2>&1)
+out=$(ns_exec cli ping -n -c 1 -W 2 -M 'do' -s 8000 10.200.0.2 2>&1)
 like "$out" "mtu = 1300" "client -> server: 8028 bytes with DF: ICMP fragmentation needed, mtu 1300"
 out=$(ns_exec cli ping -6 -n -c 1 -W 2 -s 8000 fd00:200::1 2>&1)
 like "$out" "[Pp]acket too big.*1300|mtu=1300" "client -> server: 8048 bytes IPv6: ICMPv6 packet too big"
-out=$(ns_exec srv ping -n -c 1 -W 2 -M do -s 1350 10.200.1.1 2>&1)
+out=$(ns_exec srv ping -n -c 1 -W 2 -M 'do' -s 1350 10.200.1.1 2>&1)
 like "$out" "mtu = 1300" "server -> client: 1378 bytes with DF: ICMP fragmentation needed, mtu 1300"
 out=$(ns_exec srv ping -6 -n -c 1 -W 2 -s 8000 fd00:200::1:1 2>&1)
 like "$out" "[Pp]acket too big.*1300|mtu=1300" "server -> client: 8048 bytes IPv6: ICMPv6 packet too big"
@@ -65,11 +65,11 @@ ok $? "server metrics: mpquic_tunnel_drops_total{reason=\"too_big\"}" ||
 	diag "$(grep too_big "$T/srv.prom")"
 
 # The rest of the traffic: exactly the tunnel MTU passes both ways, with DF, IPv4 and IPv6.
-ns_exec cli ping -n -q -c 3 -i 0.2 -W 1 -M do -s 1272 10.200.0.1 >/dev/null
+ns_exec cli ping -n -q -c 3 -i 0.2 -W 1 -M 'do' -s 1272 10.200.0.1 >/dev/null
 ok $? "client -> server: 1300 bytes with DF pass"
-ns_exec srv ping -n -q -c 3 -i 0.2 -W 1 -M do -s 1272 10.200.1.1 >/dev/null
+ns_exec srv ping -n -q -c 3 -i 0.2 -W 1 -M 'do' -s 1272 10.200.1.1 >/dev/null
 ok $? "server -> client: 1300 bytes with DF pass"
-ns_exec cli ping -6 -n -q -c 3 -i 0.2 -W 1 -M do -s 1252 fd00:200::1 >/dev/null
+ns_exec cli ping -6 -n -q -c 3 -i 0.2 -W 1 -M 'do' -s 1252 fd00:200::1 >/dev/null
 ok $? "client -> server: 1300 bytes IPv6 pass"
 
 # Big packets and a steady small ping at the same time: the small one loses nothing.

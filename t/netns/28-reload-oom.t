@@ -12,7 +12,7 @@ lab_init
 
 srv_port_of() { lab_q "$T/srv.sock" "t['$1'].get('peer', '-').rsplit(':', 1)[-1]"; }
 
-plan 10
+plan 11
 
 # Startup inserts 8 prefixes (t1: 3, t2: 2, t3: 2, u1: 1); the reload's 4th insert (t2's
 # first, after t1's three) fails.
@@ -31,7 +31,8 @@ port=$(srv_port_of t1)
 # A change that keeps t1's connection (a delay target): the reload fails halfway.
 lab_server_conf "$T/server.json" 'c["clients"][0]["tunnels"][0]["delay_target_ms"] = 5'
 out=$("$MPQUICCTL" -s "$T/srv.sock" reload 2>&1)
-ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "the reload is refused ($out)"
+rc=$?
+cmp_ok "$rc" -ne 0 "the reload is refused ($out)"
 like "$out" "route table.*(memory|Cannot allocate)" "and says why"
 ns_ping srv 10.200.1.1 && ns_ping cli 10.200.0.1
 ok $? "t1 still carries traffic both ways"
@@ -43,6 +44,8 @@ ok $? "the reload succeeds the second time ($out)"
 ns_ping srv 10.200.1.1
 ok $? "ping server -> client after it"
 is "$(srv_port_of t1)" "$port" "t1 kept its connection through both reloads"
+ns_alive "$spid" && ns_alive "$cpid"
+ok $? "both daemons still running"
 
 lab_finish
 done_testing
