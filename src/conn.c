@@ -16,7 +16,6 @@
 #include <ngtcp2/ngtcp2_crypto_wolfssl.h>
 
 #include "capsule.h"
-#include "txpend.h"
 #include "cid.h"
 #include "conn.h"
 #include "daemon.h"
@@ -24,13 +23,17 @@
 #include "log.h"
 #include "mpq.h"
 #include "mpq_build.h"
+#include "txpend.h"
 
-#define H3_NO_ERROR	      0x0100
-#define H3_INTERNAL_ERROR     0x0102
-#define H3_REQUEST_REJECTED   0x010b
-#define H3_MESSAGE_ERROR      0x010e
-#define CONN_MAX_STREAMS_BIDI 8 /* CONNECT-IP session + a few health checks */
-#define CONN_HDR_MAX	      256
+#define H3_NO_ERROR	       0x0100
+#define H3_INTERNAL_ERROR      0x0102
+#define H3_REQUEST_REJECTED    0x010b
+#define H3_MESSAGE_ERROR       0x010e
+#define CONN_MAX_STREAMS_BIDI  8 /* CONNECT-IP session + a few health checks */
+#define CONN_HDR_MAX	       256
+#define CONN_CAPSULE_MAX_VALUE 16384
+#define CONN_CID_LEN	       16
+
 /*
  * The session stream's send buffer: what the server sends when a session opens, for the largest
  * tunnel the config allows (ADDRESS_ASSIGN with every address and route, ROUTE_ADVERTISEMENT with
@@ -39,8 +42,6 @@
 #define CONN_CAPBUF                                                                             \
 	(CAPSULE_ADDRESSES_MAX(2 * CONF_MAX_PREFIXES) + CAPSULE_ROUTES_MAX(CONF_MAX_PREFIXES) + \
 	 4096)
-#define CONN_CAPSULE_MAX_VALUE 16384
-#define CONN_CID_LEN	       16
 
 enum session_state {
 	SESSION_NONE = 0,
