@@ -483,7 +483,7 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
  */
 static void send_too_big(struct tun *tun, const uint8_t *pkt, size_t len, size_t mtu)
 {
-	uint8_t out[1280];
+	uint8_t out[IPPKT_ICMP6_MAX]; /* the larger of the two ICMP error sizes */
 	struct ippkt_info ip;
 	ssize_t n;
 

@@ -702,7 +702,7 @@ static void listener_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void send_too_big(struct server *s, const uint8_t *pkt, size_t len, size_t mtu,
 			 const struct ippkt_info *ip)
 {
-	uint8_t out[1280];
+	uint8_t out[IPPKT_ICMP6_MAX]; /* the larger of the two ICMP error sizes */
 	ssize_t n;
 
 	n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu, ip->dst);
