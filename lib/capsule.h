@@ -28,6 +28,18 @@
 
 #define CAPSULE_MAX_VALUE 16384 /* default cap on one capsule's Value length */
 
+/*
+ * Worst-case encoded sizes, for sizing buffers: a whole capsule (Type and Length varints, at
+ * most 8 bytes each) of n Assigned/Requested Addresses (Request ID varint up to 8 bytes, IP
+ * Version, IPv6 address, Prefix Length) or of n IP Address Ranges (IP Version, two IPv6
+ * addresses, IP Protocol).
+ */
+#define CAPSULE_HDR_MAX		 16
+#define CAPSULE_ADDR_ENTRY_MAX	 (8 + 1 + 16 + 1)
+#define CAPSULE_RANGE_ENTRY_MAX	 (1 + 16 + 16 + 1)
+#define CAPSULE_ADDRESSES_MAX(n) (CAPSULE_HDR_MAX + (size_t)(n)*CAPSULE_ADDR_ENTRY_MAX)
+#define CAPSULE_ROUTES_MAX(n)	 (CAPSULE_HDR_MAX + (size_t)(n)*CAPSULE_RANGE_ENTRY_MAX)
+
 /* One Assigned Address (ADDRESS_ASSIGN) or Requested Address (ADDRESS_REQUEST). */
 struct capsule_addr {
 	uint64_t request_id;	  /* 0 in unsolicited assignments; never 0 in a request */

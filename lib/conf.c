@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "pktsize.h"
 
 #define MAX_ERRORS   1000 /* then one last line says how many more were found */
 #define PATH_LEN     256  /* "clients[4095].tunnels[4095].address[255]" and keys */
@@ -29,8 +30,6 @@
 #define KNOWN_LEN    256  /* "(known: a, b, c)" */
 #define KNOWN_MAX    10	  /* names listed in "(known: ...)" */
 #define NAME_MAX_IF  (IF_NAMESIZE - 1)
-#define MTU_MIN	     1280
-#define MTU_MAX	     9000
 #define TABLE_MAX    0xfffffeffu /* the kernel's RT_TABLE_MAX is 0xffffffff; keep headroom */
 #define PRIO_MAX     32765	 /* 32766 main, 32767 default */
 #define TIMER_MAX_MS 3600000u	 /* one hour */
@@ -578,15 +577,19 @@ static const char *const quic_keys[] = {
 	"mtu",		"congestion",	   "delay_target_ms", NULL,
 };
 
+/* The limits are lib/pktsize.h's: an mtu the data path cannot carry is refused here. */
 static bool get_mtu(struct loader *l, const char *path, const json_t *v, uint32_t *ret)
 {
+	struct pktsize ps;
 	uint32_t m;
 
-	if (!get_uint(l, path, v, 0, MTU_MAX, &m))
+	if (!get_uint(l, path, v, 0, UINT32_MAX, &m))
 		return false;
-	if (m != 0 && m < MTU_MIN) {
-		errf(l, path, "%" PRIu32 " out of range: 0 (from the path) or %d..%d", m, MTU_MIN,
-		     MTU_MAX);
+	if (pktsize_init(&ps, m) < 0) {
+		errf(l, path,
+		     "%" PRIu32 " out of range: 0 (%d) or %d..%d (the largest inner packet one "
+		     "QUIC DATAGRAM frame carries)",
+		     m, PKTSIZE_MTU_DEFAULT, PKTSIZE_MTU_MIN, PKTSIZE_MAX_INNER);
 		return false;
 	}
 	*ret = m;

@@ -78,7 +78,7 @@ struct conf_quic {
 	uint32_t idle_timeout_ms; /* default 30000; > keepalive_ms when both set */
 	uint32_t backoff_min_ms;  /* client reconnect backoff, default 100 */
 	uint32_t backoff_max_ms;  /* default 10000, >= backoff_min_ms */
-	uint32_t mtu;		  /* TUN MTU; 0 = derived from the path (docs/protocol.md) */
+	uint32_t mtu;		  /* TUN MTU; 0 = the default (lib/pktsize.h) */
 	enum conf_cc cc;	  /* default CONF_CC_BBR (see docs/benchmarks.md) */
 	uint32_t delay_target_us; /* delay_target_ms: queueing delay the tunnel may add, in
 				     microseconds; default 0 = off */
@@ -220,7 +220,7 @@ struct conf {
 	char tun_name[IF_NAMESIZE];	/* server TUN, default "mpq0" */
 	struct mpq_prefix *tun_address; /* owned; server TUN addresses (host bits kept) */
 	size_t n_tun_address;
-	uint32_t tun_mtu;	      /* 0 = derived */
+	uint32_t tun_mtu;	      /* 0 = the default (lib/pktsize.h) */
 	struct mpq_prefix *advertise; /* owned; ROUTE_ADVERTISEMENT; default 0.0.0.0/0, ::/0 */
 	size_t n_advertise;
 	struct conf_client *clients; /* owned */

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "dcap.h"
+#include "pktsize.h"
+
+_Static_assert(DCAP_MSS == PKTSIZE_UDP_PAYLOAD, "a step is one full-size packet (lib/pktsize.h)");
 
 static uint64_t min64(uint64_t a, uint64_t b)
 {

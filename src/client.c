@@ -53,7 +53,7 @@
 #include "wan.h"
 
 #define TUN_BATCH    512
-#define MAX_ASSIGNED CONF_MAX_PREFIXES
+#define MAX_ASSIGNED (2 * CONF_MAX_PREFIXES) /* a tunnel's addresses and its routes */
 #define MAX_ROUTES   CONF_MAX_PREFIXES
 
 #define TUNNEL_WAN_RETRY_S 30.
@@ -92,7 +92,7 @@ struct tunnel {
 	enum tunnel_state state;
 	uint64_t state_since_ns;
 	uint32_t backoff_ms;
-	uint32_t mtu;
+	struct pktsize size; /* lib/pktsize.h: the TUN MTU and the queue slots */
 	uint64_t reconnects;
 	bool close_pending;    /* refused or ended session: close after this read */
 	uint64_t close_code;   /* the CONNECTION_CLOSE for close_pending: HTTP/3 error code */
@@ -760,7 +760,7 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
  */
 static void send_too_big(struct tun *tun, const uint8_t *pkt, size_t len, size_t mtu)
 {
-	uint8_t out[1280];
+	uint8_t out[IPPKT_ICMP6_MAX]; /* the larger of the two ICMP error sizes */
 	struct ippkt_info ip;
 	ssize_t n;
 
@@ -800,25 +800,38 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (int i = 0; i < TUN_BATCH; i++) {
+		const struct pktsize *ps;
 		uint8_t *slot = NULL;
 		ssize_t n;
 
 		if (t->conn && t->state == TUNNEL_UP)
 			slot = conn_queue_reserve(t->conn); /* NULL without a session (counted) */
-		n = tun_read(&t->tun, slot ? slot : scratch, slot ? t->mtu : MPQ_PKT_MAX);
-		if (n < 0)
-			break;
 		if (!slot) {
+			n = tun_read(&t->tun, scratch, MPQ_PKT_MAX);
+			if (n < 0)
+				break;
 			if (!t->conn || t->state != TUNNEL_UP)
 				t->drops_no_session++;
 			continue;
 		}
-		if ((size_t)n > conn_max_inner(t->conn)) {
+		/*
+		 * Straight into the slot; whatever does not fit (the TUN's MTU was raised behind
+		 * our back) spills into scratch past the slot's size, so that the whole packet is
+		 * at hand for the ICMP error.
+		 */
+		ps = conn_pktsize(t->conn);
+		n = tun_read2(&t->tun, slot, ps->slot, scratch + ps->slot, MPQ_PKT_MAX - ps->slot);
+		if (n < 0)
+			break;
+		if (!pktsize_fits(ps, (size_t)n)) {
+			size_t len = MPQ_MIN((size_t)n, MPQ_PKT_MAX);
+
 			conn_stats(t->conn)->drops[CONN_DROP_TOO_BIG]++;
-			send_too_big(&t->tun, slot, (size_t)n, conn_max_inner(t->conn));
+			memcpy(scratch, slot, ps->slot);
+			send_too_big(&t->tun, scratch, len, ps->mtu);
 			continue;
 		}
-		if (dup && (size_t)n <= dup->mtu && (size_t)n <= conn_max_inner(dup->conn)) {
+		if (dup && pktsize_fits(conn_pktsize(dup->conn), (size_t)n)) {
 			uint8_t *copy = conn_queue_reserve(dup->conn);
 
 			if (copy) {
@@ -972,7 +985,7 @@ static void tunnel_connect(struct tunnel *t)
 		.server_name = cf->server_name,
 		.static_secret = d->static_secret,
 		.queue_packets = 256,
-		.mtu = t->mtu,
+		.mtu = t->size.mtu,
 		.ops = &tunnel_conn_ops,
 		.owner = t,
 		.name = t->name,
@@ -1066,13 +1079,17 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf *c
 	t->sock.fd = -1;
 	t->tun.fd = -1;
 	t->backoff_ms = ct->quic.backoff_min_ms ? ct->quic.backoff_min_ms : 100;
-	t->mtu = ct->quic.mtu ? ct->quic.mtu : MPQ_DEFAULT_MTU;
 	if (t->wan)
 		snprintf(t->name, sizeof(t->name), "tunnel '%s' (%s)", ct->name, t->wan->name);
 	else
 		snprintf(t->name, sizeof(t->name), "tunnel '%s'", ct->name);
 	ev_timer_init(&t->retry_timer, retry_cb, 0., 0.);
 	ev_timer_init(&t->setup_timer, setup_timeout_cb, 0., 0.);
+	r = pktsize_init(&t->size, ct->quic.mtu);
+	if (r < 0) {
+		log_err("%s: mtu %u out of range", t->name, ct->quic.mtu); /* conf.c checked it */
+		return r;
+	}
 	if (t->quic.keepalive_ms && t->quic.idle_timeout_ms &&
 	    t->quic.keepalive_ms >= t->quic.idle_timeout_ms)
 		log_warn("%s: keepalive_ms %u of WAN '%s' is not below the tunnel's "
@@ -1085,7 +1102,7 @@ static int tunnel_init(struct client *cl, struct tunnel *t, const struct conf *c
 			 ct->tun, strerror(-r));
 		return r;
 	}
-	r = nl_link_set(d->nl, t->tun.ifindex, t->mtu, true, t->name);
+	r = nl_link_set(d->nl, t->tun.ifindex, t->size.mtu, true, t->name);
 	if (r < 0)
 		return r;
 	ev_io_init(&t->tun_watcher, tun_read_cb, t->tun.fd, EV_READ);
@@ -1447,7 +1464,7 @@ void client_status(struct daemon *d, json_t *root)
 		json_object_set_new(o, "congestion", json_string(conf_cc_name(ct->quic.cc)));
 		json_object_set_new(o, "delay_target_ms",
 				    json_real(ct->quic.delay_target_us / 1000.));
-		json_object_set_new(o, "mtu", json_integer(t->mtu));
+		json_object_set_new(o, "mtu", json_integer(t->size.mtu));
 		for (size_t j = 0; j < t->n_assigned; j++)
 			json_array_append_new(addrs, json_string(mpq_prefix_format(&t->assigned[j],
 										   p, sizeof(p))));

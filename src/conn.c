@@ -25,6 +25,7 @@
 #include "mpq_build.h"
 #include "proto.h"
 #include "varint.h"
+#include "txpend.h"
 
 #define H3_NO_ERROR	       0x0100
 #define H3_INTERNAL_ERROR      0x0102
@@ -33,9 +34,17 @@
 #define H3_DATAGRAM_ERROR      0x33 /* RFC 9297 §5.2: datagram or capsule parse error */
 #define CONN_MAX_STREAMS_BIDI  8    /* CONNECT-IP session + a few health checks */
 #define CONN_HDR_MAX	       256
-#define CONN_CAPBUF	       4096
 #define CONN_CAPSULE_MAX_VALUE CAPSULE_MAX_VALUE
 #define CONN_CID_LEN	       16
+
+/*
+ * The session stream's send buffer: what the server sends when a session opens, for the largest
+ * tunnel the config allows (ADDRESS_ASSIGN with every address and route, ROUTE_ADVERTISEMENT with
+ * every advertised prefix), both unacknowledged at once, plus room for later capsules.
+ */
+#define CONN_CAPBUF                                                                             \
+	(CAPSULE_ADDRESSES_MAX(2 * CONF_MAX_PREFIXES) + CAPSULE_ROUTES_MAX(CONF_MAX_PREFIXES) + \
+	 4096)
 
 enum session_state {
 	SESSION_NONE = 0,
@@ -72,6 +81,8 @@ struct conn {
 	struct ev_loop *loop;  /* borrowed */
 	struct udp_sock *sock; /* borrowed */
 	ev_timer expiry_timer;
+	ev_io write_watcher;  /* on sock's fd while txpend holds packets the socket refused */
+	struct txpend txpend; /* allocated the first time the socket buffer is full */
 	const struct conn_ops *ops;
 	void *owner; /* borrowed */
 	bool server;
@@ -98,15 +109,15 @@ struct conn {
 	int64_t session_stream;
 	uint8_t dgram_hdr[16];
 	size_t dgram_hdr_len;
-	size_t max_inner;
 
 	struct h3_stream *streams; /* owned: open request streams */
 	struct capsule_parser cap_rx;
-	uint8_t cap_tx[CONN_CAPBUF];
+	uint8_t *cap_tx; /* owned: CONN_CAPBUF bytes, allocated by the first capsule sent */
 	size_t cap_tx_len, cap_tx_read, cap_tx_acked;
 
 	struct fqq *txq; /* allocated when the session opens: a handshake costs no queue */
-	uint32_t txq_cap, txq_slot;
+	uint32_t txq_cap;
+	struct pktsize size; /* the packet-size invariant: queue slot, largest inner packet */
 
 	struct dcap dcap; /* the delay target (lib/dcap.h) */
 	struct conn_stats stats;
@@ -208,15 +219,41 @@ struct tx_batch {
 	size_t npkts;
 };
 
+/*
+ * A full socket buffer (EAGAIN) does not drop the batch: what did not go waits in txpend, the
+ * connection writes nothing more, and the write watcher resumes once the socket is writable
+ * (conn_writable_cb). Packets are kept in order: a batch behind a kept one is kept too.
+ */
+static void keep_unsent(struct conn *c, const uint8_t *data, size_t len, size_t segsize)
+{
+	size_t dropped;
+
+	if (!c->txpend.buf && txpend_init(&c->txpend, MPQ_MAX_UDP_PAYLOAD) < 0)
+		log_debug("%s: out of memory for a blocked batch", c->name);
+	dropped = txpend_add(&c->txpend, data, len, segsize); /* all of them without memory */
+	c->sock->tx_eagain += dropped;
+	if (!txpend_empty(&c->txpend) && !ev_is_active(&c->write_watcher)) {
+		ev_io_set(&c->write_watcher, c->sock->fd, EV_WRITE);
+		ev_io_start(c->loop, &c->write_watcher);
+	}
+}
+
 static int flush_batch(struct conn *c, struct tx_batch *b)
 {
+	size_t sent;
 	int r = 0;
 
-	if (b->len) {
-		r = udp_send(c->sock, c->ps.path.remote.addr, c->ps.path.remote.addrlen,
-			     c->ps.path.local.addr, b->buf, b->len, b->segsize);
-		if (r < 0)
+	if (b->len && !txpend_empty(&c->txpend)) {
+		keep_unsent(c, b->buf, b->len, b->segsize);
+	} else if (b->len) {
+		r = udp_send_batch(c->sock, c->ps.path.remote.addr, c->ps.path.remote.addrlen,
+				   c->ps.path.local.addr, b->buf, b->len, b->segsize, &sent);
+		if (r == -EAGAIN) {
+			keep_unsent(c, b->buf + sent, b->len - sent, b->segsize);
+			r = 0;
+		} else if (r < 0) {
 			log_debug("%s: send failed: %s", c->name, strerror(-r));
+		}
 	}
 	b->len = 0;
 	b->segsize = 0;
@@ -260,6 +297,36 @@ static int fatal(struct conn *c, int liberr, const char *what)
 	snprintf(why, sizeof(why), "%s: %s", what, liberr ? ngtcp2_strerror(liberr) : "error");
 	conn_finish(c, why);
 	return -1;
+}
+
+/* Send what the socket refused before: 0 once all went (or failed), -EAGAIN if full again. */
+static int send_kept(struct conn *c)
+{
+	const uint8_t *p;
+	size_t len, seg, sent;
+
+	while ((p = txpend_next(&c->txpend, MPQ_TX_GSO_MAX, &len, &seg))) {
+		int r = udp_send_batch(c->sock, c->ps.path.remote.addr, c->ps.path.remote.addrlen,
+				       c->ps.path.local.addr, p, len, seg, &sent);
+
+		/* Another error gives the run up (counted in tx_errors): QUIC recovers it. */
+		txpend_consume(&c->txpend, r == -EAGAIN ? sent : len);
+		if (r == -EAGAIN)
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+static void conn_writable_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = container_of(w, struct conn, write_watcher);
+
+	(void)revents;
+	if (send_kept(c) == -EAGAIN)
+		return; /* still full: keep waiting */
+	ev_io_stop(loop, w);
+	if (conn_write(c) < 0)
+		return; /* finished: conn_write called ops->closed */
 }
 
 /* Datagram bytes allowed in flight under the delay target (lib/dcap.h); UINT64_MAX if none. */
@@ -359,6 +426,13 @@ int conn_write(struct conn *c)
 
 	if (c->closed)
 		return -1;
+	/*
+	 * Blocked on a full socket buffer: nothing new until the kept packets went. The expiry
+	 * timer is not re-armed meanwhile (ngtcp2 would ask to send at once, again and again);
+	 * conn_writable_cb() writes, and so re-arms it, once the socket drains.
+	 */
+	if (!txpend_empty(&c->txpend))
+		return 0;
 	dcap = c->session == SESSION_OPEN ? delay_cap(c, ts, &inflight) : UINT64_MAX;
 	quantum = ngtcp2_conn_get_send_quantum(c->qc);
 	max_pkts = MPQ_MAX(1, MPQ_MIN(MPQ_TX_GSO_MAX, quantum / MPQ_MAX_UDP_PAYLOAD));
@@ -488,10 +562,13 @@ int conn_write(struct conn *c)
 		}
 		if ((size_t)nwrite < b.segsize)
 			flush_batch(c, &b);
+		if (!txpend_empty(&c->txpend))
+			break; /* the socket is full: what is in b joins the kept packets */
 	}
 	flush_batch(c, &b);
 	ngtcp2_conn_update_pkt_tx_time(c->qc, ts);
-	conn_arm_timer(c);
+	if (txpend_empty(&c->txpend))
+		conn_arm_timer(c);
 	return 0;
 }
 
@@ -739,7 +816,7 @@ static bool is_connect_ip(const struct h3_stream *s)
 static int open_queue(struct conn *c)
 {
 	uint8_t key[16];
-	struct fqq_params p = {.cap = c->txq_cap, .slot_size = c->txq_slot, .key = key};
+	struct fqq_params p = {.cap = c->txq_cap, .slot_size = c->size.slot, .key = key};
 	int r;
 
 	if (c->txq)
@@ -834,7 +911,8 @@ static int server_request(struct conn *c, struct h3_stream *s)
 	set_dgram_header(c, s->id);
 	if (nghttp3_conn_submit_response(c->h3, s->id, nva, 2, &dr) != 0)
 		return -1;
-	c->ops->session_open(c);
+	if (c->ops->session_open(c) < 0)
+		return -1; /* a session without its addresses and routes would only drop packets */
 	return 0;
 }
 
@@ -887,7 +965,7 @@ static void datagram_capsule(struct conn *c, const uint8_t *v, size_t len)
 		c->stats.drops[CONN_DROP_MALFORMED]++;
 		return;
 	}
-	if (len - k > c->txq_slot) {
+	if (!pktsize_fits(&c->size, len - k)) {
 		c->stats.drops[CONN_DROP_TOO_BIG]++;
 		return;
 	}
@@ -1198,8 +1276,13 @@ int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len)
 {
 	if (c->session != SESSION_OPEN)
 		return -ENOTCONN;
-	if (len > sizeof(c->cap_tx) - c->cap_tx_len)
+	if (len > CONN_CAPBUF - c->cap_tx_len)
 		return -ENOBUFS;
+	if (!c->cap_tx) {
+		c->cap_tx = malloc(CONN_CAPBUF);
+		if (!c->cap_tx)
+			return -ENOMEM;
+	}
 	memcpy(c->cap_tx + c->cap_tx_len, capsule, len);
 	c->cap_tx_len += len;
 	nghttp3_conn_resume_stream(c->h3, c->session_stream);
@@ -1508,10 +1591,10 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		snprintf(c->server_name, sizeof(c->server_name), "%s", p->server_name);
 	ngtcp2_ccerr_default(&c->ccerr);
 	ev_timer_init(&c->expiry_timer, conn_expiry_cb, 0., 0.);
+	ev_io_init(&c->write_watcher, conn_writable_cb, -1, EV_WRITE);
 	c->txq_cap = p->queue_packets ? p->queue_packets : 256;
-	c->txq_slot = p->mtu;
 	dcap_init(&c->dcap, (uint64_t)p->quic->delay_target_us * NGTCP2_MICROSECONDS);
-	if (p->mtu == 0 || p->mtu > FQQ_MAX_SLOT) {
+	if (pktsize_init(&c->size, p->mtu) < 0) {
 		rv = -EINVAL;
 		goto err_free;
 	}
@@ -1528,7 +1611,7 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 
 	ngtcp2_settings_default(&settings);
 	settings.initial_ts = now_ts();
-	settings.max_tx_udp_payload_size = MPQ_MAX_UDP_PAYLOAD;
+	settings.max_tx_udp_payload_size = c->size.udp_payload;
 	settings.no_tx_udp_payload_size_shaping = 1;
 	settings.no_pmtud = 1;
 	settings.handshake_timeout = 10 * NGTCP2_SECONDS;
@@ -1592,10 +1675,6 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		rv = rv == NGTCP2_ERR_NOMEM ? -ENOMEM : -EINVAL;
 		goto err_cap;
 	}
-	if (p->server && c->ops->cid_add && c->ops->cid_add(c, scid.data, scid.datalen) != 0) {
-		rv = -ENOSPC;
-		goto err_qc;
-	}
 	c->conn_ref.get_conn = get_conn_cb;
 	c->conn_ref.user_data = c;
 	c->ssl = tls_session_new(p->tls, &c->conn_ref, p->server_name);
@@ -1608,14 +1687,18 @@ int conn_new(const struct conn_params *p, struct conn **ret)
 		ngtcp2_conn_set_keep_alive_timeout(c->qc, (ngtcp2_duration)p->quic->keepalive_ms *
 								  NGTCP2_MILLISECONDS);
 	/*
-	 * Largest inner packet in one DATAGRAM frame of a full-size packet: short header
-	 * (1 + DCID + 4-byte packet number), AEAD tag (16), frame type and length (1 + 2),
-	 * HTTP Datagram header (quarter stream ID and context ID, at most 4 here).
+	 * The CID table learns about c last, once nothing can fail any more: a connection that
+	 * was never created must not stay reachable from the table.
 	 */
-	c->max_inner = MPQ_MAX_UDP_PAYLOAD - (1 + NGTCP2_MAX_CIDLEN + 4) - 16 - 3 - 4;
+	if (p->server && c->ops->cid_add && c->ops->cid_add(c, scid.data, scid.datalen) != 0) {
+		rv = -ENOSPC;
+		goto err_ssl;
+	}
 	*ret = c;
 	return 0;
 
+err_ssl:
+	wolfSSL_free(c->ssl);
 err_qc:
 	ngtcp2_conn_del(c->qc);
 err_cap:
@@ -1630,6 +1713,8 @@ void conn_free(struct conn *c)
 	if (!c)
 		return;
 	ev_timer_stop(c->loop, &c->expiry_timer);
+	ev_io_stop(c->loop, &c->write_watcher);
+	txpend_done(&c->txpend);
 	if (c->server && c->ops->cid_remove && c->qc) {
 		ngtcp2_cid cids[16];
 		size_t n = ngtcp2_conn_get_scid(c->qc, NULL);
@@ -1647,6 +1732,7 @@ void conn_free(struct conn *c)
 	if (c->ssl)
 		wolfSSL_free(c->ssl);
 	capsule_parser_done(&c->cap_rx);
+	free(c->cap_tx);
 	if (c->txq)
 		fqq_done(c->txq);
 	free(c->txq);
@@ -1664,12 +1750,16 @@ uint8_t *conn_queue_reserve(struct conn *c)
 
 void conn_queue_commit(struct conn *c, size_t len, uint64_t now_ns)
 {
+	if (MPQ_UNLIKELY(len == 0 || !pktsize_fits(&c->size, len))) {
+		c->stats.drops[CONN_DROP_TOO_BIG]++;
+		return;
+	}
 	c->stats.drops[CONN_DROP_QUEUE_FULL] += fqq_commit(c->txq, len, now_ns);
 }
 
-size_t conn_max_inner(const struct conn *c)
+const struct pktsize *conn_pktsize(const struct conn *c)
 {
-	return c->max_inner;
+	return &c->size;
 }
 
 void conn_set_delay_target(struct conn *c, uint32_t us)

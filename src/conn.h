@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "dcap.h"
 #include "fqq.h"
+#include "pktsize.h"
 #include "tls.h"
 #include "udp.h"
 
@@ -69,8 +70,12 @@ struct conn_path {
 struct conn_ops {
 	/* server: a CONNECT-IP request for `path`; return 200 to accept, or an HTTP status. */
 	int (*request)(struct conn *c, const char *path);
-	/* server: called right after the 200 response was submitted (send capsules here). */
-	void (*session_open)(struct conn *c);
+	/*
+	 * server: called right after the 200 response was submitted (send capsules here).
+	 * Return < 0 when the session cannot work (its capsules could not be sent): the
+	 * connection then fails with an HTTP/3 error.
+	 */
+	int (*session_open)(struct conn *c);
 	/* client: the server's answer to our CONNECT-IP (or GET) request. */
 	void (*response)(struct conn *c, int status);
 	/* client: body bytes of a GET response (optional). */
@@ -123,7 +128,7 @@ struct conn_params {
 	const uint8_t *static_secret; /* 32 bytes: stateless reset tokens */
 	uint8_t server_id;	      /* server: QUIC-LB server ID in our CIDs */
 	uint32_t queue_packets;	      /* send queue length */
-	uint32_t mtu;		      /* largest inner packet (queue slot size) */
+	uint32_t mtu;		      /* config mtu, 0: default; sizes from lib/pktsize.h */
 	const struct conn_ops *ops;
 	void *owner; /* borrowed: the owner's object, for ops */
 	/* server: the client's first packet */
@@ -140,7 +145,9 @@ struct conn_params {
 
 /*
  * Create a connection. A client connection starts its handshake on the first conn_write().
- * Returns 0 or -errno (-ENOMEM, -EINVAL: TLS or ngtcp2 setup failed).
+ * A server connection registers its first CID with ops->cid_add as its last step, so a
+ * failed conn_new() leaves nothing in the owner's table.
+ * Returns 0 or -errno (-ENOMEM, -EINVAL: TLS or ngtcp2 setup failed; -ENOSPC: cid_add failed).
  */
 int conn_new(const struct conn_params *p, struct conn **ret);
 void conn_free(struct conn *c); /* NULL-safe; stops the timer; no CONNECTION_CLOSE */
@@ -164,15 +171,20 @@ int conn_request_session(struct conn *c, const char *path);
 /* Client: a plain GET request (health checks); the answer comes through response/body. */
 int conn_request_get(struct conn *c, const char *path);
 
-/* Queue a capsule on the session stream. 0, -ENOBUFS, -ENOTCONN. */
+/*
+ * Queue a whole capsule on the session stream (at most CONN_CAPBUF bytes unacknowledged).
+ * 0, -ENOBUFS, -ENOMEM, -ENOTCONN.
+ */
 int conn_send_capsule(struct conn *c, const uint8_t *capsule, size_t len);
 
 /*
- * Datagram send queue (lib/fqq.h: flow queuing with CoDel): reserve a slot of conn_mtu()
- * bytes, fill it, commit its length with the time it was read (CLOCK_MONOTONIC ns; one reading
- * may serve a whole batch). conn_queue_reserve() returns NULL only when there is no session
- * (counted); a full queue makes room at commit by dropping the oldest packet of its longest
- * flow (counted as queue_full).
+ * Datagram send queue (lib/fqq.h: flow queuing with CoDel): reserve a slot of
+ * conn_pktsize()->slot bytes, fill it, commit its length with the time it was read
+ * (CLOCK_MONOTONIC ns; one reading may serve a whole batch). conn_queue_reserve() returns NULL
+ * only when there is no session (counted); a full queue makes room at commit by dropping the
+ * oldest packet of its longest flow (counted as queue_full). A length that does not fit
+ * (pktsize_fits() false: the caller should have refused it) is dropped as too_big, never
+ * queued.
  */
 uint8_t *conn_queue_reserve(struct conn *c);
 void conn_queue_commit(struct conn *c, size_t len, uint64_t now_ns);
@@ -185,8 +197,12 @@ void conn_path_info(struct conn *c, struct conn_path *ret);
  */
 int conn_probe(struct conn *c);
 
-/* Largest inner packet that fits one DATAGRAM frame on this connection. */
-size_t conn_max_inner(const struct conn *c);
+/*
+ * The connection's packet sizes (lib/pktsize.h): a packet read from a TUN goes into a slot
+ * only if pktsize_fits(); otherwise it is refused with ICMP too-big carrying ->mtu and counted
+ * as CONN_DROP_TOO_BIG.
+ */
+const struct pktsize *conn_pktsize(const struct conn *c);
 
 bool conn_session_open(const struct conn *c);
 /*

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "pktsize.h"
 
 struct client;
 struct server;
@@ -21,8 +22,8 @@ struct ctl;
 /* Scratch buffers shared by every socket and TUN of the loop (single-threaded). */
 #define MPQ_RX_BATCH	    32
 #define MPQ_RX_BUFSIZE	    65536 /* one GRO super-datagram */
-#define MPQ_TX_GSO_MAX	    40	  /* packets per GSO send: 40 * 1452 < 64 KiB */
-#define MPQ_MAX_UDP_PAYLOAD 1452  /* 1500 - IPv6 (40) - UDP (8): fits both families */
+#define MPQ_TX_GSO_MAX	    40	  /* packets per GSO send: 40 * 1452 (UDP payload) < 64 KiB */
+#define MPQ_MAX_UDP_PAYLOAD PKTSIZE_UDP_PAYLOAD /* owned by lib/pktsize.h */
 #define MPQ_PKT_MAX	    65536
 
 struct daemon {

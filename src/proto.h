@@ -12,13 +12,6 @@
 #define MPQ_SESSION_PATH_PREFIX "/.well-known/masque/ip/*/*/?tunnel="
 
 /*
- * Default TUN MTU: the largest inner packet one DATAGRAM frame carries in a 1452-byte QUIC
- * packet (1500-byte WAN MTU less IPv6 and UDP headers) with a 20-byte connection ID is 1404
- * bytes; 1400 keeps a round number with headroom.
- */
-#define MPQ_DEFAULT_MTU 1400
-
-/*
  * mpquic's extensions to CONNECT-IP, both of which a plain RFC 9484 peer ignores
  * (docs/protocol.md, "Extensions"):
  *

@@ -118,7 +118,6 @@ struct server_stats {
 	uint64_t resets_limited; /* resets the token bucket did not allow */
 	uint64_t refused_limit;
 	uint64_t tun_no_route;
-	uint64_t tun_too_big;
 	uint64_t tun_malformed;
 };
 
@@ -126,7 +125,8 @@ struct server {
 	struct daemon *d; /* borrowed */
 	struct listener listeners[CONF_MAX_LISTEN];
 	size_t n_listeners;
-	struct tun tun; /* owned */
+	struct tun tun;	     /* owned */
+	struct pktsize size; /* lib/pktsize.h: the TUN MTU and every connection's queue slots */
 	ev_io tun_watcher;
 	struct cid_table *cids;	    /* owned: our CIDs -> struct srv_conn */
 	struct lpm *routes;	    /* owned: inner prefixes -> struct srv_group */
@@ -476,17 +476,25 @@ static int srv_request(struct conn *c, const char *path)
 	return 200;
 }
 
-static void srv_session_open(struct conn *c)
+/*
+ * ADDRESS_ASSIGN and ROUTE_ADVERTISEMENT each carry the whole set (a later one replaces it), so
+ * neither can be split: buf holds the largest the config allows, and so does the connection's
+ * capsule buffer (conn.c). A failure is not ignored: the session would be up and drop
+ * everything, so the connection fails and the client retries with its backoff.
+ */
+static int srv_session_open(struct conn *c)
 {
+	static uint8_t buf[MPQ_MAX(CAPSULE_ADDRESSES_MAX(2 * CONF_MAX_PREFIXES),
+				   CAPSULE_ROUTES_MAX(CONF_MAX_PREFIXES))];
 	struct srv_conn *sc = conn_owner(c);
 	const struct conf *cf = sc->s->d->conf;
 	const struct conf_srv_tunnel *ct = sc->tunnel->conf;
 	struct capsule_addr a[2 * CONF_MAX_PREFIXES];
 	struct capsule_range r[CONF_MAX_PREFIXES];
-	uint8_t buf[4096];
 	size_t n = 0, nr;
 	ssize_t len;
 	char name[192];
+	int err;
 
 	for (size_t i = 0; i < ct->n_address; i++)
 		a[n++] = (struct capsule_addr){.request_id = 0, .prefix = ct->address[i]};
@@ -495,18 +503,27 @@ static void srv_session_open(struct conn *c)
 	for (size_t i = 0; i < n; i++)
 		mpq_prefix_mask(&a[i].prefix);
 	len = capsule_encode_addresses(buf, sizeof(buf), CAPSULE_ADDRESS_ASSIGN, a, n);
-	if (len < 0 || conn_send_capsule(c, buf, (size_t)len) < 0)
-		log_err("%s: cannot send ADDRESS_ASSIGN", sc->tunnel->name);
-	if (capsule_ranges_from_prefixes(cf->advertise, cf->n_advertise, r, ARRAY_SIZE(r), &nr) ==
-		    0 &&
-	    (len = capsule_encode_routes(buf, sizeof(buf), r, nr)) > 0)
-		conn_send_capsule(c, buf, (size_t)len);
-	else
-		log_err("%s: cannot send ROUTE_ADVERTISEMENT", sc->tunnel->name);
+	err = len < 0 ? (int)len : conn_send_capsule(c, buf, (size_t)len);
+	if (err < 0) {
+		log_err("%s: cannot send ADDRESS_ASSIGN (%zu entries): %s", sc->tunnel->name, n,
+			strerror(-err));
+		return err;
+	}
+	err = capsule_ranges_from_prefixes(cf->advertise, cf->n_advertise, r, ARRAY_SIZE(r), &nr);
+	if (err == 0) {
+		len = capsule_encode_routes(buf, sizeof(buf), r, nr);
+		err = len < 0 ? (int)len : conn_send_capsule(c, buf, (size_t)len);
+	}
+	if (err < 0) {
+		log_err("%s: cannot send ROUTE_ADVERTISEMENT (%zu prefixes): %s", sc->tunnel->name,
+			cf->n_advertise, strerror(-err));
+		return err;
+	}
 	conn_set_delay_target(c, ct->delay_target_us);
 	snprintf(name, sizeof(name), "%s (%s)", sc->tunnel->name, sc->peer);
 	conn_set_name(c, name);
 	log_notice("%s: up for client '%s'", name, cf->clients[sc->client].identity);
+	return 0;
 }
 
 /* PATH_ROLE (docs/protocol.md, Extensions): what the client uses this tunnel for now. */
@@ -851,7 +868,7 @@ static void new_connection(struct listener *l, const struct udp_rx *rx, const ui
 		.static_secret = d->static_secret,
 		.server_id = cf->server_id,
 		.queue_packets = cf->limits.queue_packets,
-		.mtu = cf->tun_mtu ? cf->tun_mtu : MPQ_DEFAULT_MTU,
+		.mtu = s->size.mtu,
 		.ops = &srv_conn_ops,
 	};
 	struct srv_conn *sc;
@@ -994,7 +1011,7 @@ static void listener_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void send_too_big(struct server *s, const uint8_t *pkt, size_t len, size_t mtu,
 			 const struct ippkt_info *ip)
 {
-	uint8_t out[1280];
+	uint8_t out[IPPKT_ICMP6_MAX]; /* the larger of the two ICMP error sizes */
 	ssize_t n;
 
 	n = ippkt_make_too_big(out, sizeof(out), pkt, len, (uint32_t)mtu, ip->dst);
@@ -1040,14 +1057,15 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				s->stats.tun_no_route++;
 			continue;
 		}
-		if ((size_t)n > conn_max_inner(sc->conn)) {
+		/* The TUN's MTU may have been raised behind our back: never trust it. */
+		if (!pktsize_fits(conn_pktsize(sc->conn), (size_t)n)) {
 			conn_stats(sc->conn)->drops[CONN_DROP_TOO_BIG]++;
-			send_too_big(s, s->scratch, (size_t)n, conn_max_inner(sc->conn), &ip);
+			send_too_big(s, s->scratch, (size_t)n, conn_pktsize(sc->conn)->mtu, &ip);
 			continue;
 		}
 		/* A duplicate class: the same packet through the second tunnel too. */
 		if (g->dup && g->second && g->second != t && live_session(g->second) &&
-		    (size_t)n <= conn_max_inner(g->second->live->conn)) {
+		    pktsize_fits(conn_pktsize(g->second->live->conn), (size_t)n)) {
 			struct srv_conn *sc2 = g->second->live;
 			uint8_t *copy = conn_queue_reserve(sc2->conn);
 
@@ -1096,13 +1114,17 @@ int server_start(struct daemon *d)
 	if (r < 0)
 		return r;
 
+	r = pktsize_init(&s->size, cf->tun_mtu);
+	if (r < 0) {
+		log_err("server: tun.mtu %u out of range", cf->tun_mtu); /* conf.c checked it */
+		return r;
+	}
 	r = tun_open(cf->tun_name, &s->tun);
 	if (r < 0) {
 		log_err("server: cannot open TUN device '%s': %s", cf->tun_name, strerror(-r));
 		return r;
 	}
-	r = nl_link_set(d->nl, s->tun.ifindex, cf->tun_mtu ? cf->tun_mtu : MPQ_DEFAULT_MTU, true,
-			"server TUN");
+	r = nl_link_set(d->nl, s->tun.ifindex, s->size.mtu, true, "server TUN");
 	for (size_t i = 0; r == 0 && i < cf->n_tun_address; i++)
 		r = nl_addr_add(d->nl, s->tun.ifindex, &cf->tun_address[i], "server TUN");
 	if (r < 0)
@@ -1174,10 +1196,11 @@ void server_status(struct daemon *d, json_t *root)
 	if (!s)
 		return;
 	/* The listener sockets are shared by every tunnel: drops there are nobody's own. */
-	uint64_t eagain = 0, txerr = 0;
+	uint64_t eagain = 0, blocked = 0, txerr = 0;
 
 	for (size_t i = 0; i < s->n_listeners; i++) {
 		eagain += s->listeners[i].sock.tx_eagain;
+		blocked += s->listeners[i].sock.tx_blocked;
 		txerr += s->listeners[i].sock.tx_errors;
 	}
 	const struct {
@@ -1198,6 +1221,7 @@ void server_status(struct daemon *d, json_t *root)
 		{"tun_no_route", s->stats.tun_no_route},
 		{"tun_malformed", s->stats.tun_malformed},
 		{"tx_eagain", eagain},
+		{"tx_blocked", blocked},
 		{"tx_errors", txerr},
 	};
 	json_t *lo = json_object();
@@ -1341,14 +1365,21 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 			 "%s: restart mpquicd to apply the new configuration", why);
 		return -EOPNOTSUPP;
 	}
+	/*
+	 * Everything that can fail comes first, before any connection moves: a reload that runs
+	 * out of memory halfway must leave the running tunnels exactly as they were.
+	 */
 	nt = calloc(nc->n_srv_tunnels ? nc->n_srv_tunnels : 1, sizeof(*nt));
 	ncounts = calloc(nc->n_clients ? nc->n_clients : 1, sizeof(*ncounts));
 	r = nt && ncounts ? groups_build(nc, nt, &ngroups, &n_ngroups, &nroutes) : -ENOMEM;
 	if (r < 0) {
 		free(nt);
 		free(ncounts);
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "cannot build the route table: %s", strerror(-r));
 		return r;
 	}
+	/* Nothing below fails: connections move to the new tunnels. */
 	for (size_t i = 0; i < nc->n_srv_tunnels; i++) {
 		const struct conf_srv_tunnel *ct = &nc->srv_tunnels[i];
 		int j = conf_find_srv_tunnel(oc, ct->name);

@@ -4,6 +4,7 @@
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "tun.h"
@@ -50,6 +51,20 @@ ssize_t tun_read(struct tun *t, uint8_t *buf, size_t size)
 
 	do
 		n = read(t->fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+ssize_t tun_read2(struct tun *t, uint8_t *buf, size_t size, uint8_t *spill, size_t spill_size)
+{
+	struct iovec iov[2] = {{.iov_base = buf, .iov_len = size},
+			       {.iov_base = spill, .iov_len = spill_size}};
+	ssize_t n;
+
+	do
+		n = readv(t->fd, iov, 2);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;

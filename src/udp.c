@@ -236,21 +236,31 @@ static int send_one(struct udp_sock *s, const struct sockaddr *peer, socklen_t p
 	return r < 0 ? -errno : 0;
 }
 
-int udp_send(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len,
-	     const struct sockaddr *local, const uint8_t *data, size_t len, size_t segsize)
+/* udp_send_batch() without counting a full buffer; *ret_seg: the segment size used. */
+static int send_batch(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len,
+		      const struct sockaddr *local, const uint8_t *data, size_t len, size_t segsize,
+		      size_t *ret_sent, size_t *ret_seg)
 {
 	int r;
 
+	*ret_sent = 0;
+	*ret_seg = 1;
+	if (len == 0)
+		return 0;
+	if (segsize == 0 || segsize > len)
+		segsize = len;
+	*ret_seg = segsize;
 	if (segsize >= len || s->gso) {
-		r = send_one(s, peer, peer_len, local, data, len, segsize < len ? segsize : len);
-		if (r == 0)
+		r = send_one(s, peer, peer_len, local, data, len, segsize);
+		if (r == 0) {
+			*ret_sent = len;
 			return 0;
+		}
 		if (segsize < len && (r == -EIO || r == -EINVAL || r == -EOPNOTSUPP)) {
 			/* The device cannot segment for us: stop asking, send one by one. */
 			s->gso = false;
 		} else if (r == -EAGAIN || r == -ENOBUFS) {
-			s->tx_eagain++;
-			return 0;
+			return -EAGAIN;
 		} else {
 			s->tx_errors++;
 			return r;
@@ -260,14 +270,38 @@ int udp_send(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len
 		size_t n = MPQ_MIN(segsize, len - off);
 
 		r = send_one(s, peer, peer_len, local, data + off, n, n);
-		if (r == -EAGAIN || r == -ENOBUFS) {
-			s->tx_eagain++;
-			continue;
-		}
+		if (r == -EAGAIN || r == -ENOBUFS)
+			return -EAGAIN;
 		if (r < 0) {
 			s->tx_errors++;
 			return r;
 		}
+		*ret_sent = off + n;
 	}
+	return 0;
+}
+
+int udp_send_batch(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len,
+		   const struct sockaddr *local, const uint8_t *data, size_t len, size_t segsize,
+		   size_t *ret_sent)
+{
+	size_t seg;
+	int r = send_batch(s, peer, peer_len, local, data, len, segsize, ret_sent, &seg);
+
+	if (r == -EAGAIN)
+		s->tx_blocked++;
+	return r;
+}
+
+int udp_send(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len,
+	     const struct sockaddr *local, const uint8_t *data, size_t len, size_t segsize)
+{
+	size_t sent, seg;
+	int r = send_batch(s, peer, peer_len, local, data, len, segsize, &sent, &seg);
+
+	if (r != -EAGAIN)
+		return r;
+	/* Not kept: every datagram that did not go counts, not the send that failed. */
+	s->tx_eagain += (len - sent + seg - 1) / seg;
 	return 0;
 }

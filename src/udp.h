@@ -19,8 +19,9 @@ struct udp_sock {
 	bool pktinfo; /* IP(V6)_PKTINFO enabled: local addresses are reported and used */
 	struct sockaddr_storage local; /* bound address (getsockname) */
 	socklen_t local_len;
-	uint64_t tx_errors; /* sends that failed other than EAGAIN */
-	uint64_t tx_eagain; /* datagrams dropped because the socket buffer was full */
+	uint64_t tx_errors;  /* sends that failed other than EAGAIN */
+	uint64_t tx_eagain;  /* datagrams dropped because the socket buffer was full (udp_send) */
+	uint64_t tx_blocked; /* udp_send_batch calls that found the buffer full (data kept) */
 };
 
 /* One received datagram (or GRO train of segsize-byte segments). */
@@ -52,8 +53,17 @@ int udp_recv_batch(struct udp_sock *s, uint8_t *bufs, size_t bufsize, struct udp
 /*
  * Send len bytes made of segsize-byte packets (the last may be shorter) to peer, from local
  * (when PKTINFO is on and local is not NULL). Uses one GSO send when possible.
- * Returns 0, or -errno for errors other than a full socket buffer (-EAGAIN drops are counted
- * in tx_eagain and reported as 0: QUIC recovers lost packets).
+ * Returns 0; -EAGAIN when the socket buffer is full (counted in tx_blocked): *ret_sent bytes
+ * went, whole packets from the start, and the caller keeps the rest until the socket is
+ * writable; or another -errno (counted in tx_errors). *ret_sent is always written.
+ */
+int udp_send_batch(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len,
+		   const struct sockaddr *local, const uint8_t *data, size_t len, size_t segsize,
+		   size_t *ret_sent);
+
+/*
+ * The same for packets nobody keeps (CONNECTION_CLOSE, stateless answers): a full socket buffer
+ * drops them, counted per datagram in tx_eagain, and reports 0. Returns 0 or -errno.
  */
 int udp_send(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len,
 	     const struct sockaddr *local, const uint8_t *data, size_t len, size_t segsize);

@@ -184,7 +184,7 @@ static int start_one(struct probe *p, struct pconn *pc, unsigned idx)
 		.server_name = p->conf.server_name,
 		.static_secret = p->secret,
 		.queue_packets = 16,
-		.mtu = 1500,
+		.mtu = 0, /* the default (lib/pktsize.h) */
 		.ops = &probe_ops,
 		.owner = pc,
 		.name = "probe",

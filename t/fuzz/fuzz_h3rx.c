@@ -41,6 +41,7 @@
 
 #include "capsule.h"
 #include "conn.h"
+#include "pktsize.h"
 #include "daemon.h"
 #include "fuzz.h"
 #include "ippkt.h"
@@ -74,6 +75,28 @@ int udp_send(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len
 			return -EAGAIN; /* a full socket buffer: the packets are lost */
 		memcpy(queued[n_queued], data + off, n);
 		queued_len[n_queued++] = n;
+	}
+	return 0;
+}
+
+int udp_send_batch(struct udp_sock *s, const struct sockaddr *peer, socklen_t peer_len,
+		   const struct sockaddr *local, const uint8_t *data, size_t len, size_t segsize,
+		   size_t *ret_sent)
+{
+	(void)s;
+	(void)peer;
+	(void)peer_len;
+	(void)local;
+	FUZZ_CHECK(segsize > 0 && segsize <= MPQ_MAX_UDP_PAYLOAD);
+	*ret_sent = 0;
+	for (size_t off = 0; off < len; off += segsize) {
+		size_t n = len - off < segsize ? len - off : segsize;
+
+		if (n_queued == MAX_QUEUED)
+			return -EAGAIN; /* a full socket buffer: conn.c keeps the rest */
+		memcpy(queued[n_queued], data + off, n);
+		queued_len[n_queued++] = n;
+		*ret_sent += n;
 	}
 	return 0;
 }
@@ -118,7 +141,7 @@ static int srv_request(struct conn *c, const char *path)
 	return 200;
 }
 
-static void srv_session_open(struct conn *c)
+static int srv_session_open(struct conn *c)
 {
 	struct capsule_addr a = {.prefix = {.family = AF_INET, .len = 32, .addr = {10, 200, 1, 1}}};
 	struct capsule_range r = {.family = AF_INET,
@@ -134,6 +157,7 @@ static void srv_session_open(struct conn *c)
 	FUZZ_CHECK(len > 0 && conn_send_capsule(c, buf, (size_t)len) == 0);
 	len = capsule_encode_routes(buf, sizeof(buf), &r, 1);
 	FUZZ_CHECK(len > 0 && conn_send_capsule(c, buf, (size_t)len) == 0);
+	return 0;
 }
 
 /* A malformed capsule makes the connection abort the session (< 0), as the daemon's does. */
@@ -158,7 +182,8 @@ static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)
 
 	FUZZ_CHECK(!srv.closed && conn_session_open(c));
 	FUZZ_CHECK(len <= 65535);
-	if (ippkt_parse(pkt, len, &ip) < 0 || len > INNER_MTU || len > conn_max_inner(c))
+	if (ippkt_parse(pkt, len, &ip) < 0 || len > INNER_MTU ||
+	    !pktsize_fits(conn_pktsize(c), len))
 		return;
 	/* Echo it: the reply path (send queue, DATAGRAM frames) runs too. */
 	slot = conn_queue_reserve(c);

@@ -274,7 +274,7 @@ static int p_request(struct conn *c, const char *path)
 	return 200;
 }
 
-static void p_session_open(struct conn *c)
+static int p_session_open(struct conn *c)
 {
 	struct pconn *pc = conn_owner(c);
 	/* ADDRESS_ASSIGN of one entry with IP version 7: malformed (RFC 9484 §4.7.1) */
@@ -287,14 +287,15 @@ static void p_session_open(struct conn *c)
 	if (strcmp(pc->p->mode, "bad-assign") == 0) {
 		conn_send_capsule(c, bad, sizeof(bad));
 		say("session open, malformed ADDRESS_ASSIGN sent");
-		return;
+		return 0;
 	}
 	if (strcmp(pc->p->mode, "request-address") == 0) {
 		conn_send_capsule(c, req, sizeof(req));
 		say("session open, ADDRESS_ASSIGN and ADDRESS_REQUEST sent");
-		return;
+		return 0;
 	}
 	say("session open (no ADDRESS_ASSIGN sent)");
+	return 0;
 }
 
 static void p_closed(struct conn *c, const char *why)

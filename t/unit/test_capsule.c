@@ -570,6 +570,47 @@ static void test_ranges_from_prefixes_random(void **state)
 
 /* ---- HTTP Datagram header ---- */
 
+/*
+ * The worst cases the size macros promise: IPv6 entries with the largest Request IDs, and
+ * ranges of IPv6 /127s; one byte less than the macro still holds them (the header estimate is
+ * generous) but the exact encoding must never exceed it.
+ */
+static void test_worst_case_sizes(void **state)
+{
+	enum { N = 512 };
+	static struct capsule_addr a[N];
+	static struct capsule_range r[N];
+	static uint8_t buf[CAPSULE_ADDRESSES_MAX(N) + CAPSULE_ROUTES_MAX(N)];
+	ssize_t len;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		a[i].request_id = (1ULL << 62) - 1 - (uint64_t)i;
+		a[i].prefix.family = AF_INET6;
+		a[i].prefix.len = 128;
+		memset(a[i].prefix.addr, 0xfd, 16);
+		a[i].prefix.addr[14] = (uint8_t)(i >> 8);
+		a[i].prefix.addr[15] = (uint8_t)i;
+		r[i].family = AF_INET6;
+		memset(r[i].start, 0xfd, 16);
+		r[i].start[14] = (uint8_t)(i >> 7);
+		r[i].start[15] = (uint8_t)(i << 1);
+		memcpy(r[i].end, r[i].start, 16);
+		r[i].end[15] |= 1;
+	}
+	len = capsule_encode_addresses(buf, sizeof(buf), CAPSULE_ADDRESS_REQUEST, a, N);
+	assert_true(len > 0);
+	assert_true((size_t)len <= CAPSULE_ADDRESSES_MAX(N));
+	assert_true((size_t)len > CAPSULE_ADDRESSES_MAX(N) - CAPSULE_HDR_MAX);
+	assert_int_equal(
+		capsule_encode_addresses(buf, (size_t)len - 1, CAPSULE_ADDRESS_REQUEST, a, N),
+		-ENOBUFS);
+	len = capsule_encode_routes(buf, sizeof(buf), r, N);
+	assert_true(len > 0);
+	assert_true((size_t)len <= CAPSULE_ROUTES_MAX(N));
+	assert_true((size_t)len > CAPSULE_ROUTES_MAX(N) - CAPSULE_HDR_MAX);
+}
+
 static void test_h3dgram(void **state)
 {
 	uint8_t buf[32];
@@ -640,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_range_from_prefix),
 		cmocka_unit_test(test_ranges_from_prefixes),
 		cmocka_unit_test(test_ranges_from_prefixes_random),
+		cmocka_unit_test(test_worst_case_sizes),
 		cmocka_unit_test(test_h3dgram),
 	};
 

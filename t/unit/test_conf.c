@@ -302,7 +302,7 @@ static void test_server(void **state)
 	c = load_ok(SERVER_HEAD
 		    "\"listen\": [\"192.0.2.1\", \"[2001:db8::1]:8443\", \"::\"], \"server_id\": 9,"
 		    "\"retry\": \"never\", \"tun\": {\"name\": \"srv0\", \"address\": "
-		    "[\"10.200.0.1/16\"], \"mtu\": 1500}, \"advertise\": [\"10.0.0.0/8\"],"
+		    "[\"10.200.0.1/16\"], \"mtu\": 1404}, \"advertise\": [\"10.0.0.0/8\"],"
 		    "\"limits\": {\"max_connections\": 10, \"max_connections_per_client\": 2,"
 		    " \"max_handshakes\": 3, \"queue_packets\": 4},"
 		    "\"defaults\": {\"delay_target_ms\": 2},"
@@ -319,7 +319,7 @@ static void test_server(void **state)
 	assert_int_equal(c->server_id, 9);
 	assert_int_equal(c->retry, CONF_RETRY_NEVER);
 	assert_string_equal(c->tun_name, "srv0");
-	assert_int_equal(c->tun_mtu, 1500);
+	assert_int_equal(c->tun_mtu, 1404);
 	assert_string_equal(pfx_str(&c->tun_address[0], buf), "10.200.0.1/16");
 	assert_int_equal(c->n_advertise, 1);
 	assert_int_equal(c->limits.max_connections, 10);
@@ -358,12 +358,14 @@ static void test_errors_client(void **state)
 		      ": classes[0].match.dscp[1]: expected a DSCP name or 0..63, got \"fast\"");
 	EXPECT_ERRORS("{\"tunnels\": [{\"name\": \"a\"}], \"bogus\": {}}",
 		      ": role: required (\"client\" or \"server\")", ": bogus: unknown key");
-	EXPECT_ERRORS(CLIENT_HEAD "\"tunnels\": [{\"name\": 7, \"keepalive_ms\": -1, "
-				  "\"mtu\": 1279}], \"retry\": \"auto\"}",
-		      ": retry: not allowed for role client",
-		      ": tunnels[0].name: expected a name (string), got 7",
-		      ": tunnels[0].keepalive_ms: -1 out of range 0..3600000",
-		      ": tunnels[0].mtu: 1279 out of range: 0 (from the path) or 1280..9000");
+	EXPECT_ERRORS(
+		CLIENT_HEAD "\"tunnels\": [{\"name\": 7, \"keepalive_ms\": -1, "
+			    "\"mtu\": 1279}], \"retry\": \"auto\"}",
+		": retry: not allowed for role client",
+		": tunnels[0].name: expected a name (string), got 7",
+		": tunnels[0].keepalive_ms: -1 out of range 0..3600000",
+		": tunnels[0].mtu: 1279 out of range: 0 (1400) or 1280..1404 (the largest inner "
+		"packet one QUIC DATAGRAM frame carries)");
 	/* a second default class (mask 0x6 has room for the three classes) */
 	EXPECT_ERRORS(CLIENT_HEAD
 		      "\"classifier\": {\"mark_mask\": 6},"
