@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "capsule.h"
+#include "classrt.h"
 #include "client.h"
 #include "conn.h"
 #include "ctl.h"
@@ -32,7 +33,7 @@
 #include "mpq.h"
 #include "nl.h"
 #include "proto.h"
-#include "route.h"
+#include "sysctl.h"
 #include "tun.h"
 #include "udp.h"
 #include "wan.h"
@@ -96,33 +97,20 @@ struct client {
 	size_t n_tunnels;
 	struct wans *wans;	      /* owned; NULL without WANs */
 	struct tunnel **class_active; /* per class: the tunnel its routing table points at */
+	struct classrt *classrt;      /* owned; NULL without classes */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
 
 static void tunnel_connect(struct tunnel *t);
 
-/* Point a class's routing table (both families) at a tunnel's TUN. */
-static void class_route(struct client *cl, const struct conf_class *k, const struct tunnel *t)
-{
-	char what[96];
-
-	snprintf(what, sizeof(what), "class '%s' (table %u)", k->name, k->table);
-	for (int i = 0; i < 2; i++) {
-		char buf[NL_ROUTE_MSG_SIZE] __attribute__((aligned(4)));
-		struct nlmsghdr *h = route_default_msg(buf, i == 0 ? AF_INET : AF_INET6, k->table,
-						       (unsigned)t->tun.ifindex);
-
-		nl_request(cl->d->nl, h, 0, what,
-			   i == 0 ? "default route (IPv4)" : "default route (IPv6)");
-	}
-}
-
 /*
  * A class rides the first of its tunnels (primary first) that is up: its routing table's
- * default route points at that tunnel's TUN. When that tunnel goes down the class moves to the
- * next one that is up (failover to another WAN), and back when a better one returns. With no
- * tunnel up the route stays on the last one: traffic waits there rather than leaking out of the
- * main table unencrypted.
+ * default route points at that tunnel's TUN (classrt.c keeps it so). When that tunnel goes down
+ * the class moves to the next one that is up (failover to another WAN), and back when a better
+ * one returns. With no tunnel up, when_down decides: "drop" leaves the route on the last one
+ * (traffic waits there, counted as no_session, rather than leaking out of the main table
+ * unencrypted; before any tunnel was up, mpquic-nft's unreachable kill switch answers); "wan"
+ * removes it, so the class's traffic falls through to the main table and out of a WAN.
  */
 static void class_update(struct client *cl, int class_idx)
 {
@@ -140,6 +128,14 @@ static void class_update(struct client *cl, int class_idx)
 		if (t && t->state == TUNNEL_UP)
 			best = t;
 	}
+	if (!best && k->when_down == CONF_WHEN_DOWN_WAN && cl->class_active[class_idx]) {
+		log_warn("class '%s': no tunnel is up, its traffic leaves by the main table "
+			 "unencrypted (when_down: wan)",
+			 k->name);
+		cl->class_active[class_idx] = NULL;
+		classrt_set(cl->classrt, (size_t)class_idx, 0, NULL);
+		return;
+	}
 	if (!best || best == cl->class_active[class_idx])
 		return;
 	if (cl->class_active[class_idx])
@@ -148,7 +144,7 @@ static void class_update(struct client *cl, int class_idx)
 	else
 		log_info("class '%s': rides %s", k->name, best->name);
 	cl->class_active[class_idx] = best;
-	class_route(cl, k, best);
+	classrt_set(cl->classrt, (size_t)class_idx, best->tun.ifindex, best->tun.name);
 }
 
 static void set_state(struct tunnel *t, enum tunnel_state s)
@@ -730,6 +726,12 @@ static void client_wan_changed(void *arg, size_t wan_idx)
 	}
 }
 
+static void sysctl_warn_cb(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warn("%s", msg);
+}
+
 int client_start(struct daemon *d)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
@@ -759,6 +761,14 @@ int client_start(struct daemon *d)
 			return r;
 		}
 	}
+	if (d->conf->n_classes) {
+		r = classrt_new(d->loop, d->nl, d->conf, &cl->classrt);
+		if (r < 0) {
+			log_err("class routes: cannot open an rtnetlink socket: %s", strerror(-r));
+			return r;
+		}
+	}
+	sysctl_check(d->conf, "/proc/sys", false, sysctl_warn_cb, NULL, NULL);
 	/* Tunnels with a WAN wait (quietly) for its first state: client_wan_changed(). */
 	for (size_t i = 0; i < cl->n_tunnels; i++)
 		tunnel_connect(cl->tunnels[i]);
@@ -807,6 +817,7 @@ void client_free(struct client *cl)
 	for (size_t i = 0; i < cl->n_tunnels; i++)
 		tunnel_free(cl->tunnels[i], false);
 	wans_free(cl->wans); /* removes the WAN rules and routes */
+	classrt_free(cl->classrt);
 	free(cl->tunnels);
 	free(cl->class_active);
 	free(cl);
@@ -906,6 +917,14 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	cl->n_tunnels = nc->n_tunnels;
 	cl->class_active = active;
 	d->conf = nc;
+	if (cl->classrt && classrt_set_conf(cl->classrt, nc) < 0) {
+		log_err("class routes: out of memory, not following the class tables");
+		classrt_free(cl->classrt);
+		cl->classrt = NULL;
+	} else if (!cl->classrt && nc->n_classes &&
+		   (r = classrt_new(d->loop, d->nl, nc, &cl->classrt)) < 0) {
+		log_err("class routes: cannot open an rtnetlink socket: %s", strerror(-r));
+	}
 	for (size_t i = 0; i < nc->n_tunnels; i++) {
 		if (nt[i]) {
 			tunnel_set_conf(nt[i], nc, &nc->tunnels[i]);
@@ -929,6 +948,7 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	for (size_t i = 0; i < nc->n_tunnels; i++)
 		if (nt[i]->state == TUNNEL_IDLE && nt[i]->tun.fd >= 0)
 			tunnel_connect(nt[i]);
+	sysctl_check(nc, "/proc/sys", false, sysctl_warn_cb, NULL, NULL);
 	for (size_t k = 0; k < nc->n_classes; k++)
 		class_update(cl, (int)k);
 	log_notice("reload: %zu tunnel%s kept, %zu started, %zu stopped", kept,
@@ -986,10 +1006,13 @@ void client_status(struct daemon *d, json_t *root)
 		const struct conf_class *k = &d->conf->classes[i];
 		const struct tunnel *a = cl->class_active ? cl->class_active[i] : NULL;
 
-		json_array_append_new(arr,
-				      json_pack("{s:s, s:s, s:I, s:I}", "name", k->name, "active",
-						a ? a->conf->name : "", "mark", (json_int_t)k->mark,
-						"table", (json_int_t)k->table));
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "name", k->name, "active",
+				  a ? a->conf->name : "", "mark", (json_int_t)k->mark, "table",
+				  (json_int_t)k->table, "when_down",
+				  k->when_down == CONF_WHEN_DOWN_WAN ? "wan" : "drop",
+				  "route_repairs", (json_int_t)classrt_repairs(cl->classrt, i)));
 	}
 	json_object_set_new(root, "classes", arr);
 	arr = json_array();
