@@ -58,7 +58,7 @@ none_up() { [ "$(cq "sum(x['state'] == 'up' for x in s['tunnels'])")" = 0 ]; }
 send() { ns_exec lan python3 "$T/send.py" "$1" "$2"; }
 rx() { lab_q "$T/srv.sock" "t['$1']['rx_packets']"; }
 
-plan 28
+plan 30
 
 # ---- the lab ----
 ns_new lan && ns_new inet || bail_out "namespaces"
@@ -93,6 +93,7 @@ table inet operator {
 		type filter hook postrouting priority 300; policy accept;
 		oifname { "veth0", "wan2" } ip saddr 192.168.10.2 ip dscp ef counter comment "ef"
 		oifname { "veth0", "wan2" } ip saddr 192.168.10.2 udp dport 9999 counter comment "other"
+		oifname { "veth0", "wan2" } ip daddr 198.51.100.10 udp dport 5005 counter comment "local"
 	}
 }
 EOF
@@ -100,10 +101,11 @@ cat >"$T/send.py" <<'PY'
 import socket, sys, time
 kind, n = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-if kind == "ef":
+if kind in ("ef", "local"):
     s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xb8)
+port = {"ef": 5004, "other": 9999, "local": 5005}[kind]
 for i in range(n):
-    s.sendto(b"x" * 100, ("198.51.100.10", 5004 if kind == "ef" else 9999))
+    s.sendto(b"x" * 100, ("198.51.100.10", port))
     time.sleep(0.005)
 PY
 
@@ -136,7 +138,17 @@ is "$(active voice)" t1 "status: voice rides t1"
 	! ns_exec cli ip route show table 101 2>/dev/null | grep -q unreachable
 ok $? "kill switch in table 100 (voice, drop), none in table 101 (bulk, wan)"
 
-# 8-11: wan1 down: voice fails over to t2, bulk falls to the main table (when_down wan)
+# 8-9: defect 6, documented behaviour: the box's own traffic is not classified; an EF datagram
+# the box sends itself leaves by its WAN, not through the voice tunnel
+b=$(rx t1) l0=$(leaked local)
+ns_exec cli python3 "$T/send.py" local 20
+sleep 0.3
+ok "$([ $(($(leaked local) - l0)) -ge 20 ] && echo 0 || echo 1)" \
+	"the box's own EF datagrams left by a WAN ($(($(leaked local) - l0)) of 20)"
+ok "$([ $(($(rx t1) - b)) -lt 5 ] && echo 0 || echo 1)" \
+	"and not through t1 ($(($(rx t1) - b)) packets arrived there)"
+
+# 10-13: wan1 down: voice fails over to t2, bulk falls to the main table (when_down wan)
 ns_exec cli ip link set veth0 down
 wait_until 5 tables_on mpqc2
 ok $? "wan1 down: table 100 moves to mpqc2"
@@ -145,7 +157,7 @@ wait_until 5 bulk_unrouted
 ok $? "bulk (when_down wan): its route is gone with t3"
 like "$(route_get 0x20000)" "via 10.99.2.1 dev wan2" "bulk traffic now leaves by the main table"
 
-# 12-14: defect 1: mpquic-nft apply during the failover leaves the class on t2, and EF traffic
+# 14-16: defect 1: mpquic-nft apply during the failover leaves the class on t2, and EF traffic
 # still goes through t2
 ns_exec cli "$MPQUIC_NFT" -c "$T/client.json" apply >"$T/nft-apply2.log" 2>&1
 ok $? "mpquic-nft apply during the failover"
@@ -157,7 +169,7 @@ send ef 50
 wait_until 3 lab_q_ge "$T/srv.sock" "t['t2']['rx_packets']" $((b + 50))
 ok $? "50 EF datagrams from the LAN arrived through t2 ($(($(rx t2) - b)))"
 
-# 15-18: another program points the table elsewhere or deletes the daemon's route: restored
+# 17-20: another program points the table elsewhere or deletes the daemon's route: restored
 # within a second
 ns_exec cli ip route replace default dev mpqc1 table 100
 t0=$(date +%s%N)
@@ -173,14 +185,14 @@ ok $? "the daemon says what it repaired"
 cmp_ok "$(cq "[k['route_repairs'] for k in s['classes'] if k['name'] == 'voice'][0]")" -ge 2 \
 	"status: voice route_repairs counts them"
 
-# 19-20: mpquic-nft delete while the daemon runs is no longer silent; apply restores
+# 21-22: mpquic-nft delete while the daemon runs is no longer silent; apply restores
 ns_exec cli "$MPQUIC_NFT" -c "$T/client.json" delete >"$T/nft-del.log" 2>&1
 wait_until 2 grep -qF "class 'voice': its IPv4 policy rule (priority 1001 fwmark 0x10000/0xff0000 lookup 100) was removed: its traffic is no longer steered into its tunnels (run mpquic-nft apply)" "$T/client.log"
 ok $? "mpquic-nft delete: the daemon warns that the class is no longer steered"
 ns_exec cli "$MPQUIC_NFT" -c "$T/client.json" apply >"$T/nft-apply3.log" 2>&1 && tables_on mpqc2
 ok $? "apply again: rules back, table 100 still on mpqc2"
 
-# 21-23: defect 2, every voice tunnel down (the server stopped, WANs up): nothing leaks
+# 23-25: defect 2, every voice tunnel down (the server stopped, WANs up): nothing leaks
 ns_exec cli ip link set veth0 up
 wait_until 10 tables_on mpqc1
 ok $? "wan1 back: voice returns to t1"
@@ -195,7 +207,7 @@ sleep 0.3
 ok "$([ "$(leaked ef)" = "$e0" ] && echo 0 || echo 1)" \
 	"voice (drop) with all its tunnels down: no EF packet left a WAN ($(($(leaked ef) - e0)) did)"
 
-# 24-27: the daemon stopped: the kill switch holds voice, bulk goes out by the main table
+# 26-29: the daemon stopped: the kill switch holds voice, bulk goes out by the main table
 lab_stop_clean "$cpid" "$T/client.log"
 ok $? "client daemon stopped cleanly"
 like "$(route_get 0x10000)" "unreachable|No route to host" "voice after the daemon stopped: unreachable (the kill switch)"
