@@ -16,6 +16,7 @@
 #include "mpq_build.h"
 #include "nftb.h"
 #include "route.h"
+#include "sysctl.h"
 #include "talk.h"
 
 #define PROG "mpquic-nft"
@@ -35,8 +36,9 @@ static void usage(FILE *f)
 		"\n"
 		"  print    print the nft script of the ruleset (nothing is changed)\n"
 		"  apply    replace table inet <classifier.table> atomically; client: add the\n"
-		"           policy routing rules and each class's default route\n"
-		"  delete   remove that table (and the client's rules and routes), nothing else\n"
+		"           policy routing rules and each class's kill switch, check the sysctls\n"
+		"  delete   remove that table (and the client's rules and kill switches), nothing\n"
+		"           else; the routes to the tunnels are mpquicd's\n"
 		"  check    ask the kernel whether it accepts the ruleset, changing nothing\n"
 		"\n"
 		"  -c, --config FILE   configuration file (JSON)\n"
@@ -64,16 +66,6 @@ static int load(const char *file, struct conf **ret_c)
 	return r;
 }
 
-/* The TUN device of class i's active (primary) tunnel, or NULL. */
-static const char *class_tun(const struct conf *c, size_t i)
-{
-	const struct conf_class *cl = &c->classes[i];
-
-	if (cl->n_tunnels == 0 || cl->tunnels[0] >= c->n_tunnels)
-		return NULL;
-	return c->tunnels[cl->tunnels[0]].tun;
-}
-
 static void print_routing(const struct conf *c, bool apply)
 {
 	const char *fam[] = {"-4", "-6"};
@@ -89,17 +81,19 @@ static void print_routing(const struct conf *c, bool apply)
 			       c->classifier.mark_mask, c->classes[i].table);
 	}
 	for (size_t i = 0; i < c->n_classes; i++) {
-		const char *tun = class_tun(c, i);
+		bool on = apply && c->classes[i].when_down == CONF_WHEN_DOWN_DROP;
 
-		for (int f = 0; f < 2; f++) {
-			if (apply && tun)
-				printf("# ip %s route replace default dev %s table %u\n", fam[f],
-				       tun, c->classes[i].table);
-			else if (!apply)
-				printf("# ip %s route del default table %u\n", fam[f],
-				       c->classes[i].table);
-		}
+		for (int f = 0; f < 2; f++)
+			printf("# ip %s route %s unreachable default metric %u table %u%s\n",
+			       fam[f], on ? "replace" : "del", ROUTE_KILL_METRIC,
+			       c->classes[i].table,
+			       on      ? ""
+			       : apply ? "   (when_down: wan; absent is fine)"
+				       : "");
 	}
+	if (apply)
+		printf("# (the default route to the active tunnel in each class table is "
+		       "mpquicd's)\n");
 }
 
 static int send_batch(const struct nftb_batch *b, bool check)
@@ -122,6 +116,11 @@ static int send_batch(const struct nftb_batch *b, bool check)
 	return r;
 }
 
+/*
+ * The rules and each class's kill switch. The class tables' default routes to the tunnels are
+ * left to mpquicd, which owns them at run time (it alone knows which tunnel is up): writing them
+ * here would point a class back at a tunnel that is down.
+ */
 static int routing(const struct conf *c, bool apply)
 {
 	struct mnl_socket *nl;
@@ -141,39 +140,34 @@ static int routing(const struct conf *c, bool apply)
 	}
 	for (size_t i = 0; i < c->n_classes; i++) {
 		const struct conf_class *cl = &c->classes[i];
-		const char *tun = class_tun(c, i);
+		bool on = apply && cl->when_down == CONF_WHEN_DOWN_DROP;
 		int family = 0;
 
-		if (!apply) {
-			r = route_class_clear(nl, c, i);
-			if (r < 0) {
-				fprintf(stderr,
-					PROG ": class '%s': removing the routes of table %u: %s\n",
-					cl->name, cl->table, strerror(-r));
-				ret = r;
-			}
-			continue;
-		}
-		if (!tun)
-			continue;
-		r = route_class_set(nl, c, i, tun, &family);
-		if (r == -ENODEV || r == -ENETDOWN) {
-			/* the daemon installs the route when the tunnel comes up */
+		r = route_class_killswitch(nl, c, i, on, &family);
+		if (r < 0) {
 			fprintf(stderr,
-				PROG ": class '%s': tunnel device '%s' %s, no route in table %u "
-				     "yet, ignoring\n",
-				cl->name, tun, r == -ENODEV ? "does not exist" : "is down",
-				cl->table);
-		} else if (r < 0) {
-			fprintf(stderr,
-				PROG ": class '%s': %s default route via '%s' in table %u: %s\n",
-				cl->name, family == AF_INET6 ? "IPv6" : "IPv4", tun, cl->table,
+				PROG ": class '%s': %s the %s kill switch (unreachable default "
+				     "metric %u) in table %u: %s\n",
+				cl->name, on ? "adding" : "removing",
+				family == AF_INET6 ? "IPv6" : "IPv4", ROUTE_KILL_METRIC, cl->table,
 				strerror(-r));
 			ret = r;
 		}
 	}
 	mnl_socket_close(nl);
 	return ret;
+}
+
+static void sysctl_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, PROG ": warning: %s\n", msg);
+}
+
+static void sysctl_note(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, PROG ": %s\n", msg);
 }
 
 static int run(const struct conf *c, enum conf_role role, enum cmd cmd, bool dry_run)
@@ -221,8 +215,12 @@ static int run(const struct conf *c, enum conf_role role, enum cmd cmd, bool dry
 	r = send_batch(b, cmd == CMD_CHECK);
 	if (r == 0 && cmd == CMD_CHECK)
 		printf("ruleset OK\n");
-	if (r == 0 && cmd == CMD_APPLY && client)
+	if (r == 0 && cmd == CMD_APPLY && client) {
 		r = routing(c, true);
+		/* after the routing: a warning, not a failure (the box may be set up later) */
+		sysctl_check(c, "/proc/sys", c->classifier.set_sysctls, sysctl_warn, sysctl_note,
+			     NULL);
+	}
 out:
 	if (r == -ENOMEM || r == -EIO)
 		fprintf(stderr, PROG ": %s\n", strerror(-r));

@@ -433,7 +433,7 @@ static int class_rules(struct nftb_ruleset *rs, const struct conf *c, size_t ci,
 	return 0;
 }
 
-/* prerouting and output: restore a known class mark from the conntrack entry, else classify. */
+/* prerouting: restore a known class mark from the conntrack entry, else classify. */
 static int hook_rules(struct nftb_ruleset *rs, const struct conf *c, size_t chain, size_t classify)
 {
 	uint32_t mask = c->classifier.mark_mask;
@@ -520,16 +520,20 @@ static int check_client(const struct conf *c, struct nftb_err *err)
 
 static int build_client(struct nftb_ruleset *rs, const struct conf *c, struct nftb_err *err)
 {
-	size_t pre, out, classify, post = 0, fwd = 0;
+	size_t pre, classify, post = 0, fwd = 0;
 	int r;
 
 	r = check_client(c, err);
 	if (r < 0)
 		return r;
+	/*
+	 * No output chain: the box's own traffic is not classified (docs/classifier.md § The edge
+	 * box's own traffic). Its source address is chosen before any mark, the WAN "from" rules
+	 * come first, and replies to connections made to the box, sockets bound to a WAN and the
+	 * tunnels' own packets must keep their WAN.
+	 */
 	if ((r = add_chain(rs, "prerouting", "filter", NF_INET_PRE_ROUTING, PRIO_MANGLE, "mangle",
 			   &pre)) < 0 ||
-	    (r = add_chain(rs, "output", "route", NF_INET_LOCAL_OUT, PRIO_MANGLE, "mangle", &out)) <
-		    0 ||
 	    (r = add_chain(rs, "classify", NULL, 0, 0, NULL, &classify)) < 0)
 		return r;
 	if (c->classifier.snat && (r = add_chain(rs, "postrouting", "nat", NF_INET_POST_ROUTING,
@@ -539,8 +543,7 @@ static int build_client(struct nftb_ruleset *rs, const struct conf *c, struct nf
 						      PRIO_MANGLE, "mangle", &fwd)) < 0)
 		return r;
 
-	if ((r = hook_rules(rs, c, pre, classify)) < 0 ||
-	    (r = hook_rules(rs, c, out, classify)) < 0)
+	if ((r = hook_rules(rs, c, pre, classify)) < 0)
 		return r;
 
 	/* The tunnels' own QUIC packets to the concentrator must never be steered into a

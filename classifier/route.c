@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <net/if.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <string.h>
@@ -76,53 +75,44 @@ static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int 
 
 struct nlmsghdr *route_default_msg(char *buf, int family, uint32_t table, unsigned ifindex)
 {
-	struct nlmsghdr *nlh =
-		route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family, table);
+	struct nlmsghdr *nlh;
 
+	if (!ifindex) {
+		/* an exact metric: IPv6 would take 0 for "any", the kill switch included */
+		nlh = route_msg(buf, RTM_DELROUTE, 0, family, table);
+		mnl_attr_put_u32(nlh, RTA_PRIORITY, route_default_metric(family));
+		return nlh;
+	}
+	nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family, table);
 	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
 	return nlh;
 }
 
-int route_class_set(struct mnl_socket *nl, const struct conf *c, size_t class_idx,
-		    const char *tun_ifname, int *ret_family)
+int route_class_killswitch(struct mnl_socket *nl, const struct conf *c, size_t class_idx, bool on,
+			   int *ret_family)
 {
 	static const int families[] = {AF_INET, AF_INET6};
-	unsigned ifindex = if_nametoindex(tun_ifname);
 
-	if (ifindex == 0)
-		return -ENODEV;
 	for (size_t i = 0; i < 2; i++) {
 		char buf[NL_BUF_SIZE];
 		struct nlmsghdr *nlh;
+		struct rtmsg *rtm;
 		int r;
 
-		nlh = route_default_msg(buf, families[i], c->classes[class_idx].table, ifindex);
+		nlh = route_msg(buf, on ? RTM_NEWROUTE : RTM_DELROUTE,
+				on ? NLM_F_CREATE | NLM_F_REPLACE : 0, families[i],
+				c->classes[class_idx].table);
+		rtm = mnl_nlmsg_get_payload(nlh);
+		rtm->rtm_type = RTN_UNREACHABLE;
+		rtm->rtm_scope = on ? RT_SCOPE_UNIVERSE : RT_SCOPE_NOWHERE;
+		mnl_attr_put_u32(nlh, RTA_PRIORITY, ROUTE_KILL_METRIC);
 		r = nl_request(nl, nlh);
+		if (r == -ESRCH || r == -ENOENT)
+			r = 0; /* removing one that is not there */
 		if (r < 0) {
 			if (ret_family)
 				*ret_family = families[i];
 			return r;
-		}
-	}
-	return 0;
-}
-
-int route_class_clear(struct mnl_socket *nl, const struct conf *c, size_t class_idx)
-{
-	static const int families[] = {AF_INET, AF_INET6};
-
-	for (size_t i = 0; i < 2; i++) {
-		/* one default route per family, but remove leftovers too (bounded) */
-		for (int n = 0; n < 16; n++) {
-			char buf[NL_BUF_SIZE];
-			int r;
-
-			r = nl_request(nl, route_msg(buf, RTM_DELROUTE, 0, families[i],
-						     c->classes[class_idx].table));
-			if (r == -ESRCH || r == -ENOENT || r == -ENODEV)
-				break;
-			if (r < 0)
-				return r;
 		}
 	}
 	return 0;

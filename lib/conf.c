@@ -1172,8 +1172,8 @@ static bool parse_match(struct loader *l, const char *path, json_t *o, struct co
 
 static void parse_classifier(struct loader *l, json_t *v)
 {
-	static const char *const keys[] = {
-		"table", "mark_mask", "rule_priority", "table_base", "snat", "mss_clamp", NULL};
+	static const char *const keys[] = {"table", "mark_mask", "rule_priority", "table_base",
+					   "snat",  "mss_clamp", "set_sysctls",	  NULL};
 	struct conf_classifier *k = &l->c->classifier;
 	char vb[VAL_LEN];
 	const char *s;
@@ -1228,6 +1228,8 @@ static void parse_classifier(struct loader *l, json_t *v)
 		get_bool(l, "classifier.snat", x, &k->snat);
 	if ((x = json_object_get(v, "mss_clamp")))
 		get_bool(l, "classifier.mss_clamp", x, &k->mss_clamp);
+	if ((x = json_object_get(v, "set_sysctls")))
+		get_bool(l, "classifier.set_sysctls", x, &k->set_sysctls);
 }
 
 /* Append tunnel index t to class k's list (room for every tunnel was made). */
@@ -1290,7 +1292,12 @@ static void parse_classes(struct loader *l, json_t *v)
 {
 	static const char *const keys[] = {
 		"name",	      "default",  "match",	"tunnels",    "policy", "probe_interval_ms",
-		"silence_ms", "loss_pct", "max_rtt_ms", "recover_ms", NULL};
+		"silence_ms", "loss_pct", "max_rtt_ms", "recover_ms", "when_down", NULL};
+	static const struct name_val when_downs[] = {
+		{"drop", CONF_WHEN_DOWN_DROP},
+		{"wan", CONF_WHEN_DOWN_WAN},
+		{NULL, 0},
+	};
 	struct conf *c = l->c;
 	size_t n = get_array(l, "classes", v, CONF_MAX_CLASSES, false);
 	char p[PATH_LEN], q[PATH_LEN], r[PATH_LEN], nb[VAL_LEN], kb[KNOWN_LEN];
@@ -1316,6 +1323,12 @@ static void parse_classes(struct loader *l, json_t *v)
 			strcpy(k->name, s);
 		if ((x = json_object_get(o, "default")))
 			get_bool(l, kpath(q, p, "default"), x, &k->is_default);
+		if ((x = json_object_get(o, "when_down"))) {
+			int wd;
+
+			if (get_enum(l, kpath(q, p, "when_down"), x, when_downs, &wd))
+				k->when_down = (enum conf_when_down)wd;
+		}
 		if (k->is_default) {
 			if (dflt >= 0)
 				errf(l, kpath(q, p, "default"),

@@ -122,6 +122,12 @@ struct conf_match {
 	size_t n_dscp;
 };
 
+/* What a class's traffic does while none of its tunnels can carry it (or mpquicd is stopped). */
+enum conf_when_down {
+	CONF_WHEN_DOWN_DROP = 0, /* an unreachable route in the class table: nothing leaks */
+	CONF_WHEN_DOWN_WAN,	 /* fall through to the main table: out a WAN, unencrypted */
+};
+
 struct conf_class {
 	char name[CONF_NAME_MAX + 1];
 	bool is_default;	 /* matches everything not matched before; at most one */
@@ -132,6 +138,7 @@ struct conf_class {
 	uint32_t table; /* routing table id for this class */
 	enum conf_policy policy;
 	struct conf_health health;
+	enum conf_when_down when_down; /* default CONF_WHEN_DOWN_DROP */
 };
 
 /* Client side tunnel: one QUIC connection + CONNECT-IP session + TUN device. */
@@ -182,6 +189,7 @@ struct conf_classifier {
 	uint32_t table_base;	       /* class i uses routing table table_base + i, default 100 */
 	bool snat;		       /* default true */
 	bool mss_clamp;		       /* default true */
+	bool set_sysctls; /* mpquic-nft apply sets net.ipv4.conf.all.src_valid_mark=1; false */
 };
 
 struct conf_limits {

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "capsule.h"
+#include "classrt.h"
 #include "client.h"
 #include "conn.h"
 #include "ctl.h"
@@ -46,7 +47,7 @@
 #include "mpq.h"
 #include "nl.h"
 #include "proto.h"
-#include "route.h"
+#include "sysctl.h"
 #include "tun.h"
 #include "udp.h"
 #include "varint.h"
@@ -133,26 +134,11 @@ struct client {
 	size_t n_tunnels;
 	struct wans *wans;	 /* owned; NULL without WANs */
 	struct class_state *cls; /* owned: per class of the configuration */
+	struct classrt *classrt;  /* owned; NULL without classes */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
 
 static void tunnel_connect(struct tunnel *t);
-
-/* Point a class's routing table (both families) at a tunnel's TUN. */
-static void class_route(struct client *cl, const struct conf_class *k, const struct tunnel *t)
-{
-	char what[96];
-
-	snprintf(what, sizeof(what), "class '%s' (table %u)", k->name, k->table);
-	for (int i = 0; i < 2; i++) {
-		char buf[NL_ROUTE_MSG_SIZE] __attribute__((aligned(4)));
-		struct nlmsghdr *h = route_default_msg(buf, i == 0 ? AF_INET : AF_INET6, k->table,
-						       (unsigned)t->tun.ifindex);
-
-		nl_request(cl->d->nl, h, 0, what,
-			   i == 0 ? "default route (IPv4)" : "default route (IPv6)");
-	}
-}
 
 /* How good a tunnel is for carrying a class now (health_rank(); 0 without a session). */
 static int tunnel_score(const struct tunnel *t)
@@ -268,9 +254,11 @@ static void announce_roles(struct client *cl, const struct conf_class *k,
 
 /*
  * Choose the tunnel(s) a class rides, by its policy and the tunnels' health (lib/health.h),
- * and point its routing table's default route at the chosen tunnel's TUN. A class with no
- * tunnel that has a session keeps its route where it was: traffic waits there rather than
- * leaking out of the main table unencrypted.
+ * and point its routing table's default route at the chosen tunnel's TUN (classrt.c keeps it
+ * so). With no tunnel that has a session, when_down decides: "drop" leaves the route on the last
+ * one (traffic waits there, counted as no_session, rather than leaking out of the main table
+ * unencrypted; before any tunnel was up, mpquic-nft's unreachable kill switch answers); "wan"
+ * removes it, so the class's traffic falls through to the main table and out of a WAN.
  */
 static void class_update(struct client *cl, int class_idx)
 {
@@ -285,6 +273,15 @@ static void class_update(struct client *cl, int class_idx)
 	cs = &cl->cls[class_idx];
 	best = k->policy == CONF_POLICY_LOWEST_RTT ? pick_lowest_rtt(cl, k, cs->active)
 						   : pick_failover(cl, k);
+	if ((!best || tunnel_score(best) == 0) && k->when_down == CONF_WHEN_DOWN_WAN &&
+	    cs->active) {
+		log_warn("class '%s': no tunnel is up, its traffic leaves by the main table "
+			 "unencrypted (when_down: wan)",
+			 k->name);
+		cs->active = NULL;
+		cs->second = NULL;
+		classrt_set(cl->classrt, (size_t)class_idx, 0, NULL);
+	}
 	if (!best || tunnel_score(best) == 0) {
 		announce_roles(cl, k, cs);
 		return;
@@ -309,7 +306,7 @@ static void class_update(struct client *cl, int class_idx)
 			snprintf(cs->last_reason, sizeof(cs->last_reason), "%s", why);
 		}
 		cs->active = best;
-		class_route(cl, k, best);
+		classrt_set(cl->classrt, (size_t)class_idx, best->tun.ifindex, best->tun.name);
 	}
 	if (second != cs->second) {
 		if (second)
@@ -1194,6 +1191,12 @@ static void classes_free(struct class_state *cs, size_t n)
 	free(cs);
 }
 
+static void sysctl_warn_cb(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warn("%s", msg);
+}
+
 int client_start(struct daemon *d)
 {
 	struct client *cl = calloc(1, sizeof(*cl));
@@ -1223,6 +1226,14 @@ int client_start(struct daemon *d)
 			return r;
 		}
 	}
+	if (d->conf->n_classes) {
+		r = classrt_new(d->loop, d->nl, d->conf, &cl->classrt);
+		if (r < 0) {
+			log_err("class routes: cannot open an rtnetlink socket: %s", strerror(-r));
+			return r;
+		}
+	}
+	sysctl_check(d->conf, "/proc/sys", false, sysctl_warn_cb, NULL, NULL);
 	/* Tunnels with a WAN wait (quietly) for its first state: client_wan_changed(). */
 	for (size_t i = 0; i < cl->n_tunnels; i++)
 		tunnel_connect(cl->tunnels[i]);
@@ -1273,6 +1284,7 @@ void client_free(struct client *cl)
 	for (size_t i = 0; i < cl->n_tunnels; i++)
 		tunnel_free(cl->tunnels[i], false);
 	wans_free(cl->wans); /* removes the WAN rules and routes */
+	classrt_free(cl->classrt);
 	free(cl->tunnels);
 	classes_free(cl->cls, cl->d->conf ? cl->d->conf->n_classes : 0);
 	free(cl);
@@ -1388,6 +1400,14 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	cl->n_tunnels = nc->n_tunnels;
 	cl->cls = ncs;
 	d->conf = nc;
+	if (cl->classrt && classrt_set_conf(cl->classrt, nc) < 0) {
+		log_err("class routes: out of memory, not following the class tables");
+		classrt_free(cl->classrt);
+		cl->classrt = NULL;
+	} else if (!cl->classrt && nc->n_classes &&
+		   (r = classrt_new(d->loop, d->nl, nc, &cl->classrt)) < 0) {
+		log_err("class routes: cannot open an rtnetlink socket: %s", strerror(-r));
+	}
 	for (size_t i = 0; i < nc->n_tunnels; i++) {
 		if (nt[i]) {
 			tunnel_set_conf(nt[i], nc, &nc->tunnels[i]);
@@ -1411,8 +1431,14 @@ int client_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 	for (size_t i = 0; i < nc->n_tunnels; i++)
 		if (nt[i]->state == TUNNEL_IDLE && nt[i]->tun.fd >= 0)
 			tunnel_connect(nt[i]);
-	for (size_t k = 0; k < nc->n_classes; k++)
+	sysctl_check(nc, "/proc/sys", false, sysctl_warn_cb, NULL, NULL);
+	for (size_t k = 0; k < nc->n_classes; k++) {
+		/* classrt starts from nothing wanted: a class that keeps its tunnel says so again */
+		if (ncs[k].active)
+			classrt_set(cl->classrt, k, ncs[k].active->tun.ifindex,
+				    ncs[k].active->tun.name);
 		class_update(cl, (int)k);
+	}
 	log_notice("reload: %zu tunnel%s kept, %zu started, %zu stopped", kept,
 		   kept == 1 ? "" : "s", added, removed);
 	return 0;
@@ -1497,6 +1523,10 @@ void client_status(struct daemon *d, json_t *root)
 				      (json_int_t)cs->moves, "dup_dropped",
 				      (json_int_t)cs->dup_dropped);
 
+		json_object_set_new(o, "when_down",
+				    json_string(k->when_down == CONF_WHEN_DOWN_WAN ? "wan" : "drop"));
+		json_object_set_new(o, "route_repairs",
+				    json_integer((json_int_t)classrt_repairs(cl->classrt, i)));
 		if (cs->moves)
 			json_object_set_new(o, "last_move",
 					    json_pack("{s:s, s:s, s:s, s:f}", "from", cs->last_from,

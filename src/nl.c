@@ -119,6 +119,11 @@ err_free:
 	return r;
 }
 
+uint32_t nl_portid(const struct nl *nl)
+{
+	return nl->portid;
+}
+
 void nl_free(struct nl *nl)
 {
 	if (!nl)

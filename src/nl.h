@@ -10,11 +10,14 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "ipaddr.h"
 
 struct nl;
 
+/* The socket's netlink port id: events the kernel sends because of our requests carry it. */
+uint32_t nl_portid(const struct nl *nl);
 /* Returns 0 or -errno. */
 int nl_new(struct ev_loop *loop, struct nl **ret);
 void nl_free(struct nl *nl); /* NULL-safe */

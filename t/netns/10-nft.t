@@ -4,10 +4,13 @@
 #   MPQUIC_NFT=path/to/mpquic-nft  MPQUICD=path/to/mpquicd  t/netns/10-nft.t
 #
 # Checks: the printed script passes `nft -c`; `check` changes nothing; `apply` installs the
-# expected table, rules and routes; the kernel holds the same ruleset whether it came from
-# `apply` (libnftnl) or from `print | nft -f -`; a second `apply` changes nothing; a batch the
-# kernel rejects leaves the previous ruleset in place; `delete` removes only our table, rules
-# and routes while a foreign table survives untouched; the server role; exit codes.
+# expected table, rules and kill switches (no route to a tunnel: those are mpquicd's); the
+# kernel holds the same ruleset whether it came from `apply` (libnftnl) or from
+# `print | nft -f -`; a second `apply` changes nothing; a batch the kernel rejects leaves the
+# previous ruleset in place; `delete` removes only our table, rules and kill switches while a
+# foreign table and the daemon's route survive untouched; the server role; exit codes; the
+# sysctl checks of `apply` (ip_forward, strict rp_filter without src_valid_mark, set_sysctls,
+# IPv6 forwarding).
 set -u
 
 NFT_CMD=${MPQUIC_NFT:-}
@@ -98,7 +101,7 @@ cat >"$tmp/client.json" <<EOF
 			},
 			"tunnels": ["cr1"]
 		},
-		{ "name": "bulk", "default": true, "tunnels": ["bk1"] }
+		{ "name": "bulk", "default": true, "tunnels": ["bk1"], "when_down": "wan" }
 	],
 	"classifier": { "table": "mpquic", "mark_mask": "0x00ff0000", "rule_priority": 1000,
 			"table_base": 100, "snat": true, "mss_clamp": true }
@@ -123,14 +126,16 @@ if [ -n "$MPQUICD" ] && ! "$MPQUICD" --check-config "$tmp/client.json" >/dev/nul
 	exit 0
 fi
 
-echo "1..27"
+echo "1..34"
 
 ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
 in_ns ip link set lo up
 # (lan0 need not exist: iifname matches by name)
 in_ns ip tuntap add dev mpq-cr1 mode tun
 in_ns ip link set mpq-cr1 up
-# mpq-bk1 does not exist: its route is the daemon's job once the tunnel is up
+# what the client design needs (a new namespace forwards nothing); tests 28-32 break it
+in_ns sysctl -qw net.ipv4.ip_forward=1
+in_ns sysctl -qw net.ipv6.conf.all.forwarding=1
 
 # 1-2: the printed script is valid nft, and `check` asks the kernel without changing anything
 check "print | nft -c -f - accepts the client script" \
@@ -147,9 +152,8 @@ out=$(nftc -c "$tmp/client.json" apply 2>&1)
 rc=$?
 [ $rc -eq 0 ]
 tap $? "apply exits 0 (got $rc)" "$out"
-expect="mpquic-nft: class 'bulk': tunnel device 'mpq-bk1' does not exist, no route in table 101 yet, ignoring"
-[ "$out" = "$expect" ]
-tap $? "apply warns about the missing TUN only" "$out"
+[ -z "$out" ]
+tap $? "apply prints nothing (no TUN is needed: the routes to the tunnels are mpquicd's)" "$out"
 
 # 5-8: the kernel's view of our table (JSON)
 in_ns nft -j list table inet mpquic >"$tmp/list.json" 2>&1
@@ -176,15 +180,15 @@ print("sport", json.dumps(sets["cls_critical_sport"][1]))
 print("rules", sorted(rules.items()))
 PY
 )
-want_chains="chains [('classify', (None, None, None)), ('forward', ('filter', 'forward', -150)), ('output', ('route', 'output', -150)), ('postrouting', ('nat', 'postrouting', 100)), ('prerouting', ('filter', 'prerouting', -150))]"
+want_chains="chains [('classify', (None, None, None)), ('forward', ('filter', 'forward', -150)), ('postrouting', ('nat', 'postrouting', 100)), ('prerouting', ('filter', 'prerouting', -150))]"
 grep -qxF "$want_chains" <<<"$summary"
-tap $? "nft -j: five chains with their hooks" "$summary"
+tap $? "nft -j: four chains with their hooks (no output chain)" "$summary"
 grep -qxF "sets ['cls_critical_iif', 'cls_critical_sport', 'cls_critical_src4', 'cls_critical_src6']" <<<"$summary"
 tap $? "nft -j: the class's named sets" "$summary"
 grep -qxF 'src4 [{"prefix": {"addr": "10.0.0.0", "len": 8}}, {"prefix": {"addr": "192.168.1.0", "len": 24}}]' <<<"$summary" && grep -qxF 'sport [5060, {"range": [10000, 25000]}]' <<<"$summary"
 tap $? "nft -j: interval elements merged" "$summary"
-# classify: server + 2 dscp x 2 families + default; hooks: 2 restores + jump
-grep -qxF "rules [('classify', 6), ('forward', 2), ('output', 3), ('postrouting', 2), ('prerouting', 3)]" <<<"$summary"
+# classify: server + 2 dscp x 2 families + default; prerouting: 2 restores + jump
+grep -qxF "rules [('classify', 6), ('forward', 2), ('postrouting', 2), ('prerouting', 3)]" <<<"$summary"
 tap $? "nft -j: rule counts per chain" "$summary"
 
 # 9-11: policy routing
@@ -200,10 +204,12 @@ fi
 grep -qx '1001:	from all fwmark 0x20000/0xff0000 lookup 101' <<<"$r6"
 tap $? "ip -6 rule: the same rules" "$r6"
 rt=$(in_ns ip -4 route show table 100; in_ns ip -6 route show table 100)
-if grep -q '^default dev mpq-cr1 proto static' <<<"$rt" && [ "$(grep -c '^default dev mpq-cr1' <<<"$rt")" -eq 2 ]; then
-	ok "table 100: default route via mpq-cr1 (IPv4 and IPv6)"
+rt101=$(in_ns ip -4 route show table 101 2>/dev/null; in_ns ip -6 route show table 101 2>/dev/null)
+if [ "$(grep -c '^unreachable default .*metric 2147483647' <<<"$rt")" -eq 2 ] &&
+	[ "$(wc -l <<<"$rt")" -eq 2 ] && [ -z "$rt101" ]; then
+	ok "kill switch: table 100 (drop) holds only the unreachable default (IPv4, IPv6), table 101 (when_down wan) nothing"
 else
-	not_ok "table 100: default route via mpq-cr1 (IPv4 and IPv6)" "$rt"
+	not_ok "kill switch: table 100 (drop) holds only the unreachable default (IPv4, IPv6), table 101 (when_down wan) nothing" "$rt" "table 101: $rt101"
 fi
 
 # 12: print and apply are the same ruleset as far as the kernel is concerned
@@ -253,6 +259,8 @@ table inet foreign {
 }
 EOF
 in_ns nft list table inet foreign >"$tmp/foreign.before"
+# mpquicd's route to the active tunnel: delete leaves it to the daemon
+in_ns ip route add default dev mpq-cr1 proto static table 100
 out=$(nftc -c "$tmp/client.json" delete 2>&1)
 rc=$?
 [ $rc -eq 0 ]
@@ -265,8 +273,9 @@ else
 	not_ok "delete: our table gone, the foreign table untouched" "$tables" "$(diff "$tmp/foreign.before" "$tmp/foreign.after")"
 fi
 left=$(in_ns ip -4 rule | grep -E '^100[01]:'; in_ns ip -6 rule | grep -E '^100[01]:'; in_ns ip -4 route show table 100; in_ns ip -6 route show table 100)
-[ -z "$left" ]
-tap $? "delete: rules and class routes gone" "$left"
+grep -q '^default dev mpq-cr1 proto static' <<<"$left" && [ "$(wc -l <<<"$left")" -eq 1 ]
+tap $? "delete: rules and kill switches gone, mpquicd's route to the tunnel untouched" "$left"
+in_ns ip route del default dev mpq-cr1 table 100
 out=$(nftc -c "$tmp/client.json" delete 2>&1)
 tap $? "delete again is a no-op" "$out"
 
@@ -287,6 +296,8 @@ nftc -c "$tmp/server.json" delete >/dev/null 2>&1
 # 24-27: dry run and exit codes
 out=$(nftc -c "$tmp/client.json" --dry-run apply 2>&1)
 if grep -qF '# ip -4 rule add priority 1001 fwmark 0x10000/0xff0000 lookup 100' <<<"$out" &&
+	grep -qF '# ip -6 route replace unreachable default metric 2147483647 table 100' <<<"$out" &&
+	grep -qF '# ip -4 route del unreachable default metric 2147483647 table 101' <<<"$out" &&
 	[ "$(in_ns nft list tables)" = "table inet foreign" ]; then
 	ok "--dry-run apply prints the plan and changes nothing"
 else
@@ -304,5 +315,42 @@ rc=$?
 tap $? "configuration errors: the loader's messages, exit 1 (got $rc)" "$out"
 [ "$(in_ns nft list tables)" = "table inet foreign" ]
 tap $? "nothing of ours left in the namespace" "$(in_ns nft list ruleset)"
+
+# 28-34: the sysctls the design needs are checked on apply, each named with its value
+in_ns sysctl -qw net.ipv4.ip_forward=0
+out=$(nftc -c "$tmp/client.json" apply 2>&1)
+rc=$?
+[ $rc -eq 0 ] && grep -qxF "mpquic-nft: warning: net.ipv4.ip_forward is 0: LAN traffic is not forwarded into the tunnels; set net.ipv4.ip_forward=1" <<<"$out"
+tap $? "ip_forward=0: apply still succeeds and says to set net.ipv4.ip_forward=1 (rc $rc)" "$out"
+in_ns sysctl -qw net.ipv4.ip_forward=1
+in_ns sysctl -qw net.ipv4.conf.all.rp_filter=1
+in_ns sysctl -qw net.ipv4.conf.all.src_valid_mark=0
+out=$(nftc -c "$tmp/client.json" apply 2>&1)
+grep -qF "mpquic-nft: warning: net.ipv4.conf.all.rp_filter=1 (strict reverse-path filter) with net.ipv4.conf.all.src_valid_mark=0: replies arriving through the tunnels are dropped as spoofed; set net.ipv4.conf.all.src_valid_mark=1" <<<"$out" &&
+	[ "$(wc -l <<<"$out")" -eq 1 ]
+tap $? "strict rp_filter without src_valid_mark: one warning, naming src_valid_mark=1" "$out"
+in_ns sysctl -qw net.ipv4.conf.all.rp_filter=0
+in_ns sysctl -qw net.ipv4.conf.mpq-cr1.rp_filter=1
+out=$(nftc -c "$tmp/client.json" apply 2>&1)
+grep -qF "warning: net.ipv4.conf.mpq-cr1.rp_filter=1 (strict reverse-path filter)" <<<"$out"
+tap $? "strict rp_filter on a TUN is found too" "$out"
+in_ns sysctl -qw net.ipv4.conf.mpq-cr1.rp_filter=0
+in_ns sysctl -qw net.ipv4.conf.default.rp_filter=1
+out=$(nftc -c "$tmp/client.json" apply 2>&1)
+grep -qF "warning: net.ipv4.conf.default.rp_filter=1 (strict reverse-path filter)" <<<"$out"
+tap $? "strict rp_filter inherited by a TUN not created yet (mpq-bk1: default) is found" "$out"
+sed 's/"table_base": 100,/"table_base": 100, "set_sysctls": true,/' "$tmp/client.json" >"$tmp/client-fix.json"
+out=$(nftc -c "$tmp/client-fix.json" apply 2>&1)
+[ "$(in_ns sysctl -n net.ipv4.conf.all.src_valid_mark)" = 1 ] &&
+	grep -qxF "mpquic-nft: net.ipv4.conf.default.rp_filter=1 (strict reverse-path filter): set net.ipv4.conf.all.src_valid_mark=1 (classifier.set_sysctls)" <<<"$out"
+tap $? "set_sysctls: apply sets net.ipv4.conf.all.src_valid_mark=1 and says so" "$out"
+out=$(nftc -c "$tmp/client.json" apply 2>&1)
+[ -z "$out" ]
+tap $? "with src_valid_mark=1 strict rp_filter is fine: no warning" "$out"
+in_ns sysctl -qw net.ipv6.conf.all.forwarding=0 # class critical matches fd00:1::/64
+out=$(nftc -c "$tmp/client.json" apply 2>&1)
+grep -qF "warning: net.ipv6.conf.all.forwarding is 0 but classes match IPv6 prefixes: IPv6 LAN traffic is not forwarded into the tunnels; set net.ipv6.conf.all.forwarding=1" <<<"$out"
+tap $? "a class with IPv6 prefixes and IPv6 forwarding off: warning names net.ipv6.conf.all.forwarding=1" "$out"
+nftc -c "$tmp/client.json" delete >/dev/null 2>&1
 
 exit $((failed > 0))

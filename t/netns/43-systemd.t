@@ -76,7 +76,10 @@ c['tls'] = {'ca': '/run/mpq-sd/ca.crt', 'cert': '/run/mpq-sd/edge1.crt',
             'key': '/run/mpq-sd/edge1.key'}
 c['tunnels'][0]['class'] = 'default'
 c['classes'] = [{'name': 'default', 'default': True, 'tunnels': ['t1']}]
-c['classifier'] = {'table': 'mpqsd'}"
+c['classifier'] = {'table': 'mpqsd', 'set_sysctls': True}"
+# strict reverse-path filtering without src_valid_mark: set_sysctls must fix it from the unit
+ns_exec cli sysctl -qw net.ipv4.conf.all.rp_filter=1
+ns_exec cli sysctl -qw net.ipv4.conf.all.src_valid_mark=0
 cp "$MPQ_BUILD/systemd/mpquicd.service" "$MPQ_BUILD/systemd/mpquic-nft.service" "$SD/units/"
 printf '[Unit]\nDescription=mpquic test target\n' >"$SD/units/mpq-test.target"
 conf=/run/mpq-sd/mpquicd.json
@@ -167,12 +170,15 @@ sd_ready()
 		sd systemctl is-active mpq-test.target >/dev/null 2>&1
 }
 wait_until 15 sd_ready || skip_all "a private systemd does not boot here: $(tail -n 3 "$T/systemd.log" | tr '\n' ' ')"
-plan 16
+plan 17
 
 sd systemctl start mpquic-nft.service >"$T/nft-start.log" 2>&1
 ok $? "mpquic-nft.service starts"
 ns_exec cli nft list table inet mpqsd >/dev/null 2>&1
 ok $? "its nftables table exists"
+is "$(ns_exec cli sysctl -n net.ipv4.conf.all.src_valid_mark)" 1 \
+	"set_sysctls: the hardened unit may set src_valid_mark (ReadWritePaths)"
+ns_exec cli sysctl -qw net.ipv4.conf.all.rp_filter=0
 sd systemctl start mpquicd.service >"$T/start.log" 2>&1
 ok $? "mpquicd.service starts (Type=notify: READY=1 received)"
 is "$(sd systemctl is-active mpquicd.service)" active "mpquicd.service is active"

@@ -169,11 +169,11 @@ static void test_client_full(void **state)
 		"  {\"name\": \"w2\", \"interface\": \"ppp0\", \"gateway\": \"none\"}],"
 		"\"classifier\": {\"mark_mask\": \"0x0000f000\", \"table_base\": 300,"
 		"  \"rule_priority\": 500, \"snat\": false, \"mss_clamp\": false, \"table\": "
-		"\"t\"},"
+		"\"t\", \"set_sysctls\": true},"
 		"\"classes\": [{\"name\": \"voice\", \"match\": {\"proto\": \"udp\", \"dport\": "
 		"  [5060, \"10000-20000\"], \"dscp\": [\"ef\", \"AF41\", 7], \"src\": "
 		"  [\"192.168.1.0/24\", \"fd00::/8\"], \"iif\": [\"br0\"]}, \"tunnels\": [\"b\"]},"
-		"  {\"name\": \"rest\", \"default\": true}],"
+		"  {\"name\": \"rest\", \"default\": true, \"when_down\": \"wan\"}],"
 		"\"tunnels\": [{\"name\": \"a\", \"wan\": \"w1\", \"class\": \"voice\", "
 		"  \"keepalive_ms\": 5000, \"idle_timeout_ms\": 15000, \"congestion\": \"reno\","
 		"  \"delay_target_ms\": 0},"
@@ -212,6 +212,9 @@ static void test_client_full(void **state)
 	assert_int_equal(c->classes[1].table, 301);
 	assert_false(c->classes[0].is_default);
 	assert_true(c->classes[1].is_default);
+	assert_true(c->classifier.set_sysctls);
+	assert_int_equal(c->classes[0].when_down, CONF_WHEN_DOWN_DROP); /* the safe default */
+	assert_int_equal(c->classes[1].when_down, CONF_WHEN_DOWN_WAN);
 	{
 		const struct conf_match *m = &c->classes[0].match;
 

@@ -183,14 +183,6 @@ static const char client_golden[] =
 	"accept comment \"restore class bulk\"\n"
 	"\t\tjump classify\n"
 	"\t}\n\n"
-	"\tchain output {\n"
-	"\t\ttype route hook output priority mangle; policy accept;\n"
-	"\t\tct mark & 0x00ff0000 == 0x00010000 meta mark set meta mark & 0xff00ffff | 0x00010000 "
-	"accept comment \"restore class critical\"\n"
-	"\t\tct mark & 0x00ff0000 == 0x00020000 meta mark set meta mark & 0xff00ffff | 0x00020000 "
-	"accept comment \"restore class bulk\"\n"
-	"\t\tjump classify\n"
-	"\t}\n\n"
 	"\tchain classify {\n"
 	"\t\tmeta nfproto ipv4 ip daddr 192.0.2.1 return comment \"mpquic server\"\n"
 	"\t\tiifname @cls_critical_iif meta nfproto ipv4 ip saddr @cls_critical_src4 "
@@ -384,14 +376,15 @@ static void test_batch_layout(void **state)
 	assert_int_equal(p.types[i++], NFT(NFT_MSG_NEWTABLE));
 	assert_int_equal(p.types[i++], NFT(NFT_MSG_DELTABLE));
 	assert_int_equal(p.types[i++], NFT(NFT_MSG_NEWTABLE));
-	for (size_t k = 0; k < 5; k++)
+	for (size_t k = 0; k < 4;
+	     k++) /* no output chain: the box's own traffic is not classified */
 		assert_int_equal(p.types[i++], NFT(NFT_MSG_NEWCHAIN));
 	for (size_t k = 0; k < 4; k++) {
 		assert_int_equal(p.types[i++], NFT(NFT_MSG_NEWSET));
 		assert_int_equal(p.types[i++], NFT(NFT_MSG_NEWSETELEM));
 	}
-	/* 2 restore + jump in two hooks, server, 2 critical, bulk, 2 masq, 2 mss */
-	for (size_t k = 0; k < 14; k++)
+	/* 2 restore + jump in prerouting, server, 2 critical, bulk, 2 masq, 2 mss */
+	for (size_t k = 0; k < 11; k++)
 		assert_int_equal(p.types[i++], NFT(NFT_MSG_NEWRULE));
 	assert_int_equal(p.types[i++], NFNL_MSG_BATCH_END);
 	assert_int_equal(i, p.n);
@@ -403,15 +396,15 @@ static void test_batch_layout(void **state)
 	/* every sequence number names its object */
 	assert_string_equal(nftb_batch_desc(b, 101), "table inet 'mpquic'");
 	assert_string_equal(nftb_batch_desc(b, 104), "chain 'prerouting'");
-	assert_string_equal(nftb_batch_desc(b, 109), "class 'critical' set 'cls_critical_iif'");
-	assert_string_equal(nftb_batch_desc(b, 110),
+	assert_string_equal(nftb_batch_desc(b, 108), "class 'critical' set 'cls_critical_iif'");
+	assert_string_equal(nftb_batch_desc(b, 109),
 			    "elements of class 'critical' set 'cls_critical_iif'");
-	assert_string_equal(nftb_batch_desc(b, 117),
+	assert_string_equal(nftb_batch_desc(b, 116),
 			    "class 'critical' restore rule in chain 'prerouting'");
-	assert_string_equal(nftb_batch_desc(b, 124), "class 'critical' rule");
-	assert_string_equal(nftb_batch_desc(b, 126), "class 'bulk' rule");
-	assert_string_equal(nftb_batch_desc(b, 127), "tunnel 'cr1' masquerade rule");
-	assert_string_equal(nftb_batch_desc(b, 130), "tunnel 'bk1' MSS clamp rule");
+	assert_string_equal(nftb_batch_desc(b, 120), "class 'critical' rule");
+	assert_string_equal(nftb_batch_desc(b, 122), "class 'bulk' rule");
+	assert_string_equal(nftb_batch_desc(b, 123), "tunnel 'cr1' masquerade rule");
+	assert_string_equal(nftb_batch_desc(b, 126), "tunnel 'bk1' MSS clamp rule");
 	assert_null(nftb_batch_desc(b, 99));
 	assert_null(nftb_batch_desc(b, 100 + (uint32_t)p.n));
 
@@ -428,7 +421,6 @@ static void test_batch_chains(void **state)
 		int32_t prio;
 	} want[] = {
 		{"prerouting", "filter", NF_INET_PRE_ROUTING, -150},
-		{"output", "route", NF_INET_LOCAL_OUT, -150},
 		{"classify", NULL, 0, 0},
 		{"postrouting", "nat", NF_INET_POST_ROUTING, 100},
 		{"forward", "filter", NF_INET_FORWARD, -150},
@@ -443,7 +435,7 @@ static void test_batch_chains(void **state)
 	assert_string_equal(nftnl_table_get_str(t, NFTNL_TABLE_NAME), "mpquic");
 	assert_int_equal(nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY), NFPROTO_INET);
 	nftnl_table_free(t);
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		struct nftnl_chain *ch = nftnl_chain_alloc();
 
 		assert_int_equal(nftnl_chain_nlmsg_parse(nth(b, 4 + i), ch), 0);
@@ -525,30 +517,30 @@ static void test_batch_sets(void **state)
 
 	assert_int_equal(nftb_batch_replace(rs, 1, &b), 0);
 	/* the ifname set: plain, 16-byte keys, one "lan0" (the duplicate is gone) */
-	assert_int_equal(nftnl_set_nlmsg_parse(nth(b, 9), s), 0);
+	assert_int_equal(nftnl_set_nlmsg_parse(nth(b, 8), s), 0);
 	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "cls_critical_iif");
 	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 16);
 	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), 41);
 	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), 0);
 	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_ID), 1);
 	nftnl_set_free(s);
-	elems_text(nth(b, 10), text, sizeof(text), "cls_critical_iif");
+	elems_text(nth(b, 9), text, sizeof(text), "cls_critical_iif");
 	assert_string_equal(text, "6c616e30000000000000000000000000");
 
 	s = nftnl_set_alloc();
-	assert_int_equal(nftnl_set_nlmsg_parse(nth(b, 11), s), 0);
+	assert_int_equal(nftnl_set_nlmsg_parse(nth(b, 10), s), 0);
 	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 4);
 	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), 7);
 	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), NFT_SET_INTERVAL);
 	nftnl_set_free(s);
 	/* 10.1.0.0/16 folded into 10.0.0.0/8; intervals are [start, end) */
-	elems_text(nth(b, 12), text, sizeof(text), "cls_critical_src4");
+	elems_text(nth(b, 11), text, sizeof(text), "cls_critical_src4");
 	assert_string_equal(text, "0a000000,0b000000/end,c0a80100,c0a80200/end");
-	elems_text(nth(b, 14), text, sizeof(text), "cls_critical_src6");
+	elems_text(nth(b, 13), text, sizeof(text), "cls_critical_src6");
 	assert_string_equal(text, "20010db8000000000000000000000000,"
 				  "20010db9000000000000000000000000/end");
 	/* 10000-20000 and 15000-25000 merged */
-	elems_text(nth(b, 16), text, sizeof(text), "cls_critical_sport");
+	elems_text(nth(b, 15), text, sizeof(text), "cls_critical_sport");
 	assert_string_equal(text, "13c4,13c5/end,2710,61a9/end");
 
 	nftb_batch_free(b);
@@ -574,9 +566,9 @@ static void test_batch_full_ranges(void **state)
 	fx->c.classes[0].match.n_sport = 1;
 	rs = build(&fx->c, CONF_ROLE_CLIENT);
 	assert_int_equal(nftb_batch_replace(rs, 1, &b), 0);
-	elems_text(nth(b, 12), text, sizeof(text), "cls_critical_src4");
+	elems_text(nth(b, 11), text, sizeof(text), "cls_critical_src4");
 	assert_string_equal(text, "00000000");
-	elems_text(nth(b, 14), text, sizeof(text), "cls_critical_sport");
+	elems_text(nth(b, 13), text, sizeof(text), "cls_critical_sport");
 	assert_string_equal(text, "0000");
 	nftb_batch_free(b);
 	nftb_ruleset_free(rs);
@@ -646,31 +638,31 @@ static void test_batch_rules(void **state)
 	char *t;
 
 	assert_int_equal(nftb_batch_replace(rs, 1, &b), 0);
-	t = rule_text(nth(b, 17));
+	t = rule_text(nth(b, 16));
 	assert_text(t, restore);
 	free(t);
-	t = rule_text(nth(b, 19));
+	t = rule_text(nth(b, 18));
 	assert_non_null(strstr(t, "[ immediate reg 0 jump -> classify ]"));
 	free(t);
-	t = rule_text(nth(b, 23));
+	t = rule_text(nth(b, 19));
 	assert_text(t, server);
 	free(t);
-	t = rule_text(nth(b, 24));
+	t = rule_text(nth(b, 20));
 	assert_text(t, critical4);
 	free(t);
-	t = rule_text(nth(b, 25));
+	t = rule_text(nth(b, 21));
 	assert_non_null(strstr(t, "[ payload load 16b @ network header + 8 => reg 1 ]\n"
 				  "  [ lookup reg 1 set cls_critical_src6 ]\n"));
 	assert_non_null(strstr(t, critical6_dscp));
 	free(t);
-	t = rule_text(nth(b, 26));
+	t = rule_text(nth(b, 22));
 	assert_non_null(strstr(t, "inet mpquic classify\n  [ meta load mark => reg 1 ]\n"));
 	free(t);
-	t = rule_text(nth(b, 27));
+	t = rule_text(nth(b, 23));
 	assert_non_null(strstr(t, "inet mpquic postrouting\n"));
 	assert_non_null(strstr(t, "  [ masq ]\n"));
 	free(t);
-	t = rule_text(nth(b, 29));
+	t = rule_text(nth(b, 25));
 	assert_text(t, mss);
 	free(t);
 
