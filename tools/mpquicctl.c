@@ -277,7 +277,7 @@ static void print_table(const json_t *st, const char *sock)
 					      "rx_bytes", n(t, "rx_bytes")));
 		human_rate(tx_rate, txr, sizeof(txr));
 		human_rate(rx_rate, rxr, sizeof(rxr));
-		if (rtt)
+		if (json_is_object(rtt))
 			snprintf(rtts, sizeof(rtts), "%.2f", n(rtt, "smoothed"));
 		else
 			snprintf(rtts, sizeof(rtts), "-");
