@@ -365,10 +365,23 @@ static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)
 	st->rx_bytes += len;
 }
 
+/* The peer closed with a TLS alert: *ret its number. */
+static bool tls_alert_of(struct conn *c, unsigned *ret)
+{
+	const ngtcp2_ccerr *e = ngtcp2_conn_get_ccerr(conn_ngtcp2(c));
+
+	if (e->type != NGTCP2_CCERR_TYPE_TRANSPORT || e->error_code < 0x100 ||
+	    e->error_code > 0x1ff)
+		return false;
+	*ret = (unsigned)(e->error_code - 0x100);
+	return true;
+}
+
 static void srv_closed(struct conn *c, const char *why)
 {
 	struct srv_conn *sc = conn_owner(c);
 	char reason[200];
+	unsigned alert = 0;
 
 	if (sc->tunnel && sc->tunnel->live == sc)
 		log_warn("%s: connection ended: %s%s%s", conn_name(c), why,
@@ -376,6 +389,14 @@ static void srv_closed(struct conn *c, const char *why)
 			 strcmp(why, "closed by peer") == 0
 				 ? conn_close_reason(c, reason, sizeof(reason))
 				 : "");
+	else if (sc->handshaking && strcmp(why, "closed by peer") == 0 && tls_alert_of(c, &alert) &&
+		 peer_log_ok(sc->s))
+		log_warn("%s: the client refused our certificate during the handshake (%s)%s",
+			 conn_name(c), conn_close_reason(c, reason, sizeof(reason)),
+			 alert == 42 || alert == 46
+				 ? ": is its server.name one of the names in our tls.cert?"
+			 : alert == 48 ? ": does its tls.ca hold the CA that signed our tls.cert?"
+				       : "");
 	else if (peer_log_ok(sc->s))
 		log_info("%s: connection ended: %s", conn_name(c), why);
 	srv_conn_free(sc);
