@@ -79,7 +79,8 @@ struct tunnel {
 	uint64_t reconnects;
 	bool close_pending; /* the server refused the session: close after this read */
 	bool wan_warned;
-	int wan_err; /* the reason last logged while waiting for the WAN */
+	int wan_err;		  /* the reason last logged while waiting for the WAN */
+	uint64_t replaced_log_ns; /* last "taken over" message */
 	char last_error[320];
 
 	struct mpq_prefix assigned[MAX_ASSIGNED]; /* from ADDRESS_ASSIGN */
@@ -289,8 +290,17 @@ static void tunnel_response(struct conn *c, int status)
 			"server refused the tunnel (HTTP status 403): the server does not let "
 			"identity '%.64s' open tunnel '%.32s' (see the server's clients[].tunnels)",
 			id, t->conf->name);
+	else if (status == 409)
+		snprintf(msg, sizeof(msg),
+			 "server refused the tunnel (HTTP status 409): another connection of "
+			 "identity '%.64s' holds tunnel '%.32s' and took it over too often; two "
+			 "clients share this identity?",
+			 id, t->conf->name);
 	else
 		snprintf(msg, sizeof(msg), "server refused the tunnel (HTTP status %d)", status);
+	/* the other holder keeps it for a while: do not knock again soon */
+	if (status == 409)
+		t->backoff_ms = t->conf->quic.backoff_max_ms;
 	if (strcmp(msg, t->last_error) != 0 || t->reconnects % 20 == 0)
 		log_err("%s: %s", t->name, msg);
 	snprintf(t->last_error, sizeof(t->last_error), "%s", msg);
@@ -428,7 +438,17 @@ static void tunnel_closed(struct conn *c, const char *why)
 			 conn_close_reason(c, reason, sizeof(reason)));
 	else
 		snprintf(msg, sizeof(msg), "%s", why);
-	if (t->state == TUNNEL_UP) {
+	if (t->state == TUNNEL_UP && strstr(msg, "replaced by a new connection")) {
+		/* once per minute at most: a storm would otherwise log ten lines a second */
+		uint64_t now = mpq_now_ns();
+
+		if (!t->replaced_log_ns || now - t->replaced_log_ns > 60 * 1000000000ull) {
+			log_warn("%s: connection lost: %s (another client with identity '%s' "
+				 "took tunnel '%s' over; two clients share this identity?)",
+				 t->name, msg, t->cl->d->tls->identity, t->conf->name);
+			t->replaced_log_ns = now;
+		}
+	} else if (t->state == TUNNEL_UP) {
 		log_warn("%s: connection lost: %s", t->name, msg);
 	} else {
 		/* The same failure on every retry is logged once, then every 20th attempt. */

@@ -55,7 +55,15 @@ struct srv_tunnel {
 	struct srv_conn *live; /* borrowed: the connection its traffic goes to, or NULL */
 	struct conn_stats totals;
 	uint64_t sessions;
+	/* takeover storm guard: see srv_takeover_ok() */
+	uint64_t takeover_since_ns; /* start of the current counting window */
+	unsigned takeovers;	    /* in that window */
+	uint64_t takeover_block_ns; /* takeovers refused (409) until then */
 };
+
+#define SRV_TAKEOVER_MAX     10 /* takeovers of one tunnel ... */
+#define SRV_TAKEOVER_WIN_S   5	/* ... within this many seconds start a block ... */
+#define SRV_TAKEOVER_BLOCK_S 30 /* ... of this many seconds */
 
 struct listener {
 	struct server *s; /* borrowed */
@@ -240,6 +248,36 @@ static void srv_handshake_done(struct conn *c)
 	log_info("%s: authenticated", name);
 }
 
+/*
+ * A new connection may take a tunnel over from its live one (a client that reconnects before
+ * its old connection timed out). Two clients with one identity (an HA standby, a cloned SD
+ * card) would take it from each other forever: after SRV_TAKEOVER_MAX takeovers within
+ * SRV_TAKEOVER_WIN_S, takeovers are refused (409) for SRV_TAKEOVER_BLOCK_S and the live
+ * connection keeps the tunnel. Logged once per block, with the likely cause.
+ */
+static bool srv_takeover_ok(struct server *s, struct srv_tunnel *t, const struct srv_conn *sc)
+{
+	const struct conf *cf = s->d->conf;
+	uint64_t now = mpq_now_ns();
+
+	if (now < t->takeover_block_ns)
+		return false;
+	if (!t->takeover_since_ns ||
+	    now - t->takeover_since_ns > SRV_TAKEOVER_WIN_S * 1000000000ull) {
+		t->takeover_since_ns = now;
+		t->takeovers = 0;
+	}
+	if (++t->takeovers <= SRV_TAKEOVER_MAX)
+		return true;
+	t->takeover_block_ns = now + SRV_TAKEOVER_BLOCK_S * 1000000000ull;
+	log_err("%s: taken over %u times in %.1f s — two clients share identity '%s'? (now %s, "
+		"before %s); refusing takeovers for %d s (409)",
+		t->name, t->takeovers - 1, (double)(now - t->takeover_since_ns) / 1e9,
+		cf->clients[sc->client].identity, sc->peer, t->live->peer, SRV_TAKEOVER_BLOCK_S);
+	t->takeover_since_ns = 0;
+	return false;
+}
+
 static int srv_request(struct conn *c, const char *path)
 {
 	struct srv_conn *sc = conn_owner(c);
@@ -279,6 +317,8 @@ static int srv_request(struct conn *c, const char *path)
 				 cf->clients[sc->client].identity);
 		return 429;
 	}
+	if (t->live && t->live != sc && !srv_takeover_ok(s, t, sc))
+		return 409;
 	if (t->live && t->live != sc) {
 		struct srv_conn *old = t->live;
 
