@@ -205,6 +205,20 @@ static void human_rate(double bps, char *out, size_t size)
 		snprintf(out, size, "%.0f", bps);
 }
 
+/* The client's classes and the tunnel each one rides now (failover moves it). */
+static void print_classes(const json_t *classes)
+{
+	const json_t *k;
+	size_t i;
+
+	if (json_array_size(classes) == 0)
+		return;
+	printf("\n%-14s %-14s %6s %10s\n", "CLASS", "RIDES", "TABLE", "MARK");
+	json_array_foreach (classes, i, k)
+		printf("%-14s %-14s %6.0f %#10lx\n", s(k, "name"), s(k, "active"), n(k, "table"),
+		       (unsigned long)n(k, "mark"));
+}
+
 /* The client's WANs: what the kernel says about each uplink (src/wan.c). */
 static void print_wans(const json_t *wans)
 {
@@ -289,6 +303,7 @@ static void print_table(const json_t *st, const char *sock)
 		    strcmp(s(t, "state"), "up") != 0)
 			printf("    last error: %s\n", s(t, "last_error"));
 	}
+	print_classes(json_object_get(st, "classes"));
 	print_wans(json_object_get(st, "wans"));
 	json_decref(prev);
 	prev = json_pack("{s:f, s:o}", "uptime_s", now_t, "tunnels", next);

@@ -25,7 +25,7 @@ netns_require_cmd ping python3 openssl
 SRV=10.99.0.1
 CLI_SOCK=$T/cli.sock
 
-plan 16
+plan 17
 
 setup()
 {
@@ -53,6 +53,7 @@ lab_client_conf "$T/client.json" "
 c['server']['address'] = '$SRV'
 c['wans'] = [{'name': 'wan1', 'interface': 'wan1', 'gateway': 'auto'},
              {'name': 'wan2', 'interface': 'wan2', 'gateway': 'auto'}]
+c['classes'] = [{'name': 'default', 'default': True, 'tunnels': ['t1', 't2']}]
 c['tunnels'] = [{'name': 't1', 'tun': 'mpqc1', 'wan': 'wan1'},
                 {'name': 't2', 'tun': 'mpqc2', 'wan': 'wan2'}]"
 
@@ -76,6 +77,8 @@ in_state()
 
 lab_wait_up "$CLI_SOCK" t1 15
 ok $? "t1 is up on wan1 (gateway from the main table)"
+like "$("$MPQUICCTL" -s "$CLI_SOCK" status)" $'\ndefault +t1 ' \
+	"mpquicctl status shows which tunnel each class rides"
 
 # ---- no gateway: a visible reason ----
 is "$(tq t2 state)" waiting-wan "t2 waits: wan2 has no default route"
