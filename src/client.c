@@ -48,6 +48,8 @@
 #include "nl.h"
 #include "proto.h"
 #include "sysctl.h"
+#include "tls.h"
+#include "route.h"
 #include "tun.h"
 #include "udp.h"
 #include "varint.h"
@@ -99,7 +101,9 @@ struct tunnel {
 	uint64_t close_code;   /* the CONNECTION_CLOSE for close_pending: HTTP/3 error code */
 	const char *close_why; /* and reason (static) */
 	bool wan_warned;
-	char last_error[160];
+	int wan_err;		  /* the reason last logged while waiting for the WAN */
+	uint64_t replaced_log_ns; /* last "taken over" message */
+	char last_error[320];
 
 	struct mpq_prefix assigned[MAX_ASSIGNED]; /* from ADDRESS_ASSIGN */
 	size_t n_assigned;
@@ -396,6 +400,9 @@ static const char *wan_problem(int err)
 		return "no usable address";
 	case -EAGAIN:
 		return "its state is not known yet";
+	case -ENETUNREACH:
+		return "no gateway (gateway \"auto\" and no default route via its interface in the "
+		       "main table)";
 	default:
 		return strerror(-err);
 	}
@@ -410,10 +417,11 @@ static void tunnel_wait_wan(struct tunnel *t, int err)
 	tunnel_drop(t);
 	snprintf(t->last_error, sizeof(t->last_error), "WAN '%s': %s", t->wan->name, why);
 	/* once per wait; the first dump is not worth a message */
-	if (!t->wan_warned && err != -EAGAIN) {
+	if ((!t->wan_warned || t->wan_err != err) && err != -EAGAIN) {
 		log_warn("%s: waiting for WAN '%s' (%s): %s", t->name, t->wan->name,
 			 t->wan->interface, why);
 		t->wan_warned = true;
+		t->wan_err = err;
 	}
 	set_state(t, TUNNEL_WAITING_WAN);
 	if (t->cl->d->stopping)
@@ -496,9 +504,26 @@ static void tunnel_response(struct conn *c, int status)
 		setup_stage(t); /* now ADDRESS_ASSIGN */
 		return;
 	}
-	char msg[96];
+	char msg[320];
+	const char *id = t->cl->d->tls->identity;
 
-	snprintf(msg, sizeof(msg), "server refused the tunnel (HTTP status %d)", status);
+	if (status == 403)
+		snprintf(
+			msg, sizeof(msg),
+			"server refused the tunnel (HTTP status 403): the server does not let "
+			"identity '%.64s' open tunnel '%.32s' (see the server's clients[].tunnels)",
+			id, t->conf->name);
+	else if (status == 409)
+		snprintf(msg, sizeof(msg),
+			 "server refused the tunnel (HTTP status 409): another connection of "
+			 "identity '%.64s' holds tunnel '%.32s' and took it over too often; two "
+			 "clients share this identity?",
+			 id, t->conf->name);
+	else
+		snprintf(msg, sizeof(msg), "server refused the tunnel (HTTP status %d)", status);
+	/* the other holder keeps it for a while: do not knock again soon */
+	if (status == 409)
+		t->backoff_ms = t->conf->quic.backoff_max_ms;
 	if (strcmp(msg, t->last_error) != 0 || t->reconnects % 20 == 0)
 		log_err("%s: %s", t->name, msg);
 	snprintf(t->last_error, sizeof(t->last_error), "%s", msg);
@@ -687,7 +712,17 @@ static void tunnel_closed(struct conn *c, const char *why)
 			 conn_close_reason(c, reason, sizeof(reason)));
 	else
 		snprintf(msg, sizeof(msg), "%s", why);
-	if (t->state == TUNNEL_UP) {
+	if (t->state == TUNNEL_UP && strstr(msg, "replaced by a new connection")) {
+		/* once per minute at most: a storm would otherwise log ten lines a second */
+		uint64_t now = mpq_now_ns();
+
+		if (!t->replaced_log_ns || now - t->replaced_log_ns > 60 * 1000000000ull) {
+			log_warn("%s: connection lost: %s (another client with identity '%s' "
+				 "took tunnel '%s' over; two clients share this identity?)",
+				 t->name, msg, t->cl->d->tls->identity, t->conf->name);
+			t->replaced_log_ns = now;
+		}
+	} else if (t->state == TUNNEL_UP) {
 		log_warn("%s: connection lost: %s", t->name, msg);
 	} else {
 		/* The same failure on every retry is logged once, then every 20th attempt. */
@@ -935,6 +970,21 @@ static int wan_source(const struct tunnel *t, struct mpq_prefix *ret)
 	return wans_source(cl->wans, (size_t)t->conf->wan, cl->d->conf->server_addr.ss_family, ret);
 }
 
+/*
+ * wan_source(), and the WAN has a way to the server (a gateway, or the server on its link):
+ * -ENETUNREACH otherwise. Only new connection attempts ask this: a connection that is up keeps
+ * going through a short gap in the main table (a DHCP client replacing its route).
+ */
+static int wan_usable(const struct tunnel *t, struct mpq_prefix *ret)
+{
+	int r = wan_source(t, ret);
+
+	if (r < 0)
+		return r;
+	return wans_reach(t->cl->wans, (size_t)t->conf->wan,
+			  (const struct sockaddr *)&t->cl->d->conf->server_addr);
+}
+
 /* The address the tunnel's socket is bound to is still src. */
 static bool bound_to(const struct tunnel *t, const struct mpq_prefix *src)
 {
@@ -995,7 +1045,7 @@ static void tunnel_connect(struct tunnel *t)
 	if (t->tun.fd < 0)
 		return; /* its TUN could not be opened: logged, shown in the status */
 	if (t->wan) {
-		r = wan_source(t, &src);
+		r = wan_usable(t, &src);
 		if (r < 0) {
 			tunnel_wait_wan(t, r);
 			return;
@@ -1129,6 +1179,8 @@ static void client_wan_changed(void *arg, size_t wan_idx)
 			tunnel_connect(t); /* connects, or waits (logged once) */
 			break;
 		case TUNNEL_BACKOFF:
+			if (r == 0)
+				r = wan_usable(t, &src);
 			if (r < 0)
 				tunnel_wait_wan(t, r);
 			break;

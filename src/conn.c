@@ -603,15 +603,26 @@ int conn_read(struct conn *c, const struct sockaddr *local, socklen_t local_len,
 		conn_finish(c, "dropped");
 		return -1;
 	case NGTCP2_ERR_CRYPTO: {
-		char why[256];
+		char why[384];
 
 		ngtcp2_ccerr_set_tls_alert(&c->ccerr, ngtcp2_conn_get_tls_alert(c->qc), NULL, 0);
 		write_close_packet(c);
 		const char *verr = tls_verify_error(c->ssl);
 		unsigned alert = ngtcp2_conn_get_tls_alert(c->qc);
 
-		snprintf(why, sizeof(why), "TLS handshake failed (%s%salert %u: %s)",
-			 verr ? verr : "", verr ? "; " : "", alert, tls_alert_name(alert));
+		char names[160];
+
+		if (!c->server && tls_name_mismatch(c->ssl) &&
+		    tls_peer_names_str(c->ssl, names, sizeof(names)))
+			snprintf(
+				why, sizeof(why),
+				"TLS handshake failed: the server's certificate is for %s, not for "
+				"server.name '%.100s' (alert %u: %s)",
+				names[0] ? names : "no name", c->server_name, alert,
+				tls_alert_name(alert));
+		else
+			snprintf(why, sizeof(why), "TLS handshake failed (%s%salert %u: %s)",
+				 verr ? verr : "", verr ? "; " : "", alert, tls_alert_name(alert));
 		conn_finish(c, why);
 		return -1;
 	}
@@ -1903,12 +1914,16 @@ void conn_status_json(struct conn *c, json_t *obj)
 	char a[80];
 
 	ngtcp2_conn_get_conn_info(c->qc, &ci);
-	json_object_set_new(obj, "rtt_ms",
-			    json_pack("{s:f, s:f, s:f, s:f}", "smoothed",
-				      (double)ci.smoothed_rtt / NGTCP2_MILLISECONDS, "min",
-				      (double)ci.min_rtt / NGTCP2_MILLISECONDS, "var",
-				      (double)ci.rttvar / NGTCP2_MILLISECONDS, "latest",
-				      (double)ci.latest_rtt / NGTCP2_MILLISECONDS));
+	/* before the first sample ngtcp2 reports its initial guess (333 ms): show none */
+	if (ci.latest_rtt == 0 || ci.min_rtt == UINT64_MAX)
+		json_object_set_new(obj, "rtt_ms", json_null());
+	else
+		json_object_set_new(obj, "rtt_ms",
+				    json_pack("{s:f, s:f, s:f, s:f}", "smoothed",
+					      (double)ci.smoothed_rtt / NGTCP2_MILLISECONDS, "min",
+					      (double)ci.min_rtt / NGTCP2_MILLISECONDS, "var",
+					      (double)ci.rttvar / NGTCP2_MILLISECONDS, "latest",
+					      (double)ci.latest_rtt / NGTCP2_MILLISECONDS));
 	json_object_set_new(obj, "cwnd", json_integer((json_int_t)ci.cwnd));
 	json_object_set_new(obj, "bytes_in_flight", json_integer((json_int_t)ci.bytes_in_flight));
 	json_object_set_new(obj, "local",

@@ -369,15 +369,17 @@ out:
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: mpquicd -c FILE [--foreground]\n"
-		   "       mpquicd --check-config FILE\n"
-		   "\n"
-		   "  -c, --config FILE        configuration file (JSON)\n"
-		   "  -n, --check-config FILE  validate FILE, print \"configuration OK\" or the "
-		   "errors\n"
-		   "  -f, --foreground         stay in the foreground (the default under systemd)\n"
-		   "  -V, --version            print the version\n"
-		   "  -h, --help               this help\n");
+	fprintf(f,
+		"Usage: mpquicd -c FILE\n"
+		"       mpquicd --check-config FILE\n"
+		"\n"
+		"  -c, --config FILE        configuration file (JSON)\n"
+		"  -n, --check-config FILE  validate FILE, print \"configuration OK\" or the "
+		"errors\n"
+		"  -f, --foreground         accepted and ignored: mpquicd never forks, it always\n"
+		"                           runs in the foreground and logs to stderr\n"
+		"  -V, --version            print the version\n"
+		"  -h, --help               this help\n");
 }
 
 /* Print every error of a failed load, one per line. */

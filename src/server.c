@@ -62,6 +62,10 @@ struct srv_tunnel {
 	uint64_t last_rx_ns;	 /* last valid inner packet from the client */
 	struct conn_stats totals;
 	uint64_t sessions;
+	/* takeover storm guard: see srv_takeover_ok() */
+	uint64_t takeover_since_ns; /* start of the current counting window */
+	unsigned takeovers;	    /* in that window */
+	uint64_t takeover_block_ns; /* takeovers refused (409) until then */
 };
 
 /*
@@ -84,6 +88,9 @@ struct srv_group {
 	uint64_t switches;	   /* changes of the active member */
 	uint64_t dup_dropped;
 };
+#define SRV_TAKEOVER_MAX     10 /* takeovers of one tunnel ... */
+#define SRV_TAKEOVER_WIN_S   5	/* ... within this many seconds start a block ... */
+#define SRV_TAKEOVER_BLOCK_S 30 /* ... of this many seconds */
 
 struct listener {
 	struct server *s; /* borrowed */
@@ -408,6 +415,36 @@ static void srv_handshake_done(struct conn *c)
 	log_info("%s: authenticated", name);
 }
 
+/*
+ * A new connection may take a tunnel over from its live one (a client that reconnects before
+ * its old connection timed out). Two clients with one identity (an HA standby, a cloned SD
+ * card) would take it from each other forever: after SRV_TAKEOVER_MAX takeovers within
+ * SRV_TAKEOVER_WIN_S, takeovers are refused (409) for SRV_TAKEOVER_BLOCK_S and the live
+ * connection keeps the tunnel. Logged once per block, with the likely cause.
+ */
+static bool srv_takeover_ok(struct server *s, struct srv_tunnel *t, const struct srv_conn *sc)
+{
+	const struct conf *cf = s->d->conf;
+	uint64_t now = mpq_now_ns();
+
+	if (now < t->takeover_block_ns)
+		return false;
+	if (!t->takeover_since_ns ||
+	    now - t->takeover_since_ns > SRV_TAKEOVER_WIN_S * 1000000000ull) {
+		t->takeover_since_ns = now;
+		t->takeovers = 0;
+	}
+	if (++t->takeovers <= SRV_TAKEOVER_MAX)
+		return true;
+	t->takeover_block_ns = now + SRV_TAKEOVER_BLOCK_S * 1000000000ull;
+	log_err("%s: taken over %u times in %.1f s — two clients share identity '%s'? (now %s, "
+		"before %s); refusing takeovers for %d s (409)",
+		t->name, t->takeovers - 1, (double)(now - t->takeover_since_ns) / 1e9,
+		cf->clients[sc->client].identity, sc->peer, t->live->peer, SRV_TAKEOVER_BLOCK_S);
+	t->takeover_since_ns = 0;
+	return false;
+}
+
 static int srv_request(struct conn *c, const char *path)
 {
 	struct srv_conn *sc = conn_owner(c);
@@ -455,6 +492,8 @@ static int srv_request(struct conn *c, const char *path)
 				 cf->clients[sc->client].identity);
 		return 429;
 	}
+	if (t->live && t->live != sc && !srv_takeover_ok(s, t, sc))
+		return 409;
 	if (t->live && t->live != sc) {
 		struct srv_conn *old = t->live;
 
@@ -691,10 +730,23 @@ static void srv_packet(struct conn *c, const uint8_t *pkt, size_t len)
 	st->rx_bytes += len;
 }
 
+/* The peer closed with a TLS alert: *ret its number. */
+static bool tls_alert_of(struct conn *c, unsigned *ret)
+{
+	const ngtcp2_ccerr *e = ngtcp2_conn_get_ccerr(conn_ngtcp2(c));
+
+	if (e->type != NGTCP2_CCERR_TYPE_TRANSPORT || e->error_code < 0x100 ||
+	    e->error_code > 0x1ff)
+		return false;
+	*ret = (unsigned)(e->error_code - 0x100);
+	return true;
+}
+
 static void srv_closed(struct conn *c, const char *why)
 {
 	struct srv_conn *sc = conn_owner(c);
 	char reason[200];
+	unsigned alert = 0;
 
 	if (sc->tunnel && sc->tunnel->live == sc)
 		log_warn("%s: connection ended: %s%s%s", conn_name(c), why,
@@ -702,6 +754,14 @@ static void srv_closed(struct conn *c, const char *why)
 			 strcmp(why, "closed by peer") == 0
 				 ? conn_close_reason(c, reason, sizeof(reason))
 				 : "");
+	else if (sc->handshaking && strcmp(why, "closed by peer") == 0 && tls_alert_of(c, &alert) &&
+		 peer_log_ok(sc->s))
+		log_warn("%s: the client refused our certificate during the handshake (%s)%s",
+			 conn_name(c), conn_close_reason(c, reason, sizeof(reason)),
+			 alert == 42 || alert == 46
+				 ? ": is its server.name one of the names in our tls.cert?"
+			 : alert == 48 ? ": does its tls.ca hold the CA that signed our tls.cert?"
+				       : "");
 	else if (peer_log_ok(sc->s))
 		log_info("%s: connection ended: %s", conn_name(c), why);
 	srv_conn_free(sc);

@@ -30,6 +30,12 @@ static int alpn_select_cb(WOLFSSL *ssl, const unsigned char **out, unsigned char
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	(void)store;
+	return preverify;
+}
+
 static int fail(char *err, size_t errlen, const char *what, const char *file)
 {
 	unsigned long e = wolfSSL_ERR_get_error();
@@ -79,14 +85,26 @@ int tls_ctx_new(const struct conf *c, struct tls_ctx **ret, char *err, size_t er
 		r = fail(err, errlen, "private key does not match certificate", c->tls.key);
 		goto err_ctx;
 	}
+	{
+		/* our identity, for messages (a 403 names it) */
+		WOLFSSL_X509 *x =
+			wolfSSL_X509_load_certificate_file(c->tls.cert, WOLFSSL_FILETYPE_PEM);
+		WOLFSSL_X509_NAME *subj = x ? wolfSSL_X509_get_subject_name(x) : NULL;
+
+		if (!subj || wolfSSL_X509_NAME_get_text_by_NID(subj, NID_commonName, t->identity,
+							       sizeof(t->identity)) <= 0)
+			t->identity[0] = '\0';
+		wolfSSL_X509_free(x);
+	}
 no_cert:
 	if (wolfSSL_CTX_load_verify_locations(t->ctx, ca, NULL) != WOLFSSL_SUCCESS) {
 		r = fail(err, errlen, "cannot load CA", ca);
 		goto err_ctx;
 	}
+	/* the callback only makes wolfSSL keep the refused certificate: its names for messages */
 	wolfSSL_CTX_set_verify(
 		t->ctx, WOLFSSL_VERIFY_PEER | (server ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-		NULL);
+		verify_cb);
 	if (server) {
 		wolfSSL_CTX_set_alpn_select_cb(t->ctx, alpn_select_cb, NULL);
 		/* No resumption: every connection proves its certificate again. */
@@ -151,6 +169,54 @@ bool tls_peer_names(WOLFSSL *ssl, bool (*cb)(void *arg, const char *name), void 
 		found = cb(arg, alt);
 	wolfSSL_X509_free(x);
 	return found;
+}
+
+struct names_buf {
+	char *buf;
+	size_t size, off;
+	unsigned n;
+};
+
+static bool collect_name(void *arg, const char *name)
+{
+	struct names_buf *b = arg;
+	size_t len = strlen(b->buf);
+	int n;
+
+	/* the CN is usually also the first SAN: name it once */
+	for (const char *p = b->buf; (p = strstr(p, name)) != NULL; p++)
+		if (p > b->buf && p[-1] == '\'' && p[strlen(name)] == '\'')
+			return false;
+	if (b->n >= 8 || len + 4 >= b->size)
+		return false;
+	n = snprintf(b->buf + len, b->size - len, "%s'%s'", b->n ? ", " : "", name);
+	if (n < 0 || (size_t)n >= b->size - len)
+		b->buf[len] = '\0';
+	else
+		b->n++;
+	return false;
+}
+
+bool tls_peer_names_str(WOLFSSL *ssl, char *buf, size_t size)
+{
+	struct names_buf b = {.buf = buf, .size = size};
+	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(ssl);
+
+	if (!size)
+		return false;
+	buf[0] = '\0';
+	if (!x)
+		return false;
+	wolfSSL_X509_free(x);
+	tls_peer_names(ssl, collect_name, &b);
+	return true;
+}
+
+bool tls_name_mismatch(WOLFSSL *ssl)
+{
+	int e = wolfSSL_get_error(ssl, 0);
+
+	return e == DOMAIN_NAME_MISMATCH || e == IPADDR_MISMATCH;
 }
 
 const char *tls_verify_error(WOLFSSL *ssl)

@@ -19,6 +19,7 @@
 struct tls_ctx {
 	WOLFSSL_CTX *ctx; /* owned */
 	bool server;
+	char identity[128]; /* our certificate's subject CN ("" without one): for messages */
 };
 
 /* Returns 0, or -EINVAL with a message in err (files, keys, CA). */
@@ -36,6 +37,15 @@ WOLFSSL *tls_session_new(struct tls_ctx *t, ngtcp2_crypto_conn_ref *ref, const c
  * DNS subjectAltNames, each passed to cb until cb returns true. Returns true if one matched.
  */
 bool tls_peer_names(WOLFSSL *ssl, bool (*cb)(void *arg, const char *name), void *arg);
+
+/*
+ * The names of the peer's certificate as a list for messages ("'a', 'b', IP 192.0.2.1"),
+ * also after a failed verification; false when no certificate was received.
+ */
+bool tls_peer_names_str(WOLFSSL *ssl, char *buf, size_t size);
+
+/* The handshake failed because the peer's certificate does not carry the expected name. */
+bool tls_name_mismatch(WOLFSSL *ssl);
 
 /* Why verification of the peer certificate failed, or NULL if no reason is recorded. */
 const char *tls_verify_error(WOLFSSL *ssl);

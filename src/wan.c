@@ -106,6 +106,15 @@ struct wan {
 	struct wrule rules[WAN_MAX_OWN]; /* our rules to conf->table */
 	size_t n_rules;
 
+	/*
+	 * gateway "auto": the last gateway the kernel's main table gave for each family (IPv4,
+	 * IPv6). An administrative link down flushes the main table's IPv4 routes via the link
+	 * without a notification and nothing puts them back on "up" unless a DHCP client or
+	 * ifup does: the WAN keeps using this one while it is on-link. An explicit delete of
+	 * that route while the link is up forgets it (someone took the gateway away on purpose).
+	 */
+	struct wan_gw kept[2];
+
 	struct wan_state pub; /* published */
 	bool published;
 	unsigned budget; /* reconcile requests left until the next tick */
@@ -456,6 +465,19 @@ static void defroute_add(struct wans *ws, const struct defroute *d)
 	}
 }
 
+/* A default route via a WAN that is up was deleted on purpose: stop keeping its gateway. */
+static void forget_kept(struct wans *ws, const struct defroute *d)
+{
+	for (size_t i = 0; i < ws->n_wans; i++) {
+		struct wan *w = &ws->wans[i];
+		struct wan_gw *k = &w->kept[d->family == AF_INET ? 0 : 1];
+
+		if (w->ifindex && w->ifindex == d->oif && (w->flags & IFF_UP) &&
+		    k->kind == WAN_GW_VIA && d->has_gw && memcmp(k->addr, d->gw, 16) == 0)
+			memset(k, 0, sizeof(*k));
+	}
+}
+
 /*
  * A default route of the main table: the candidates for "gateway": "auto". Notifications carry
  * the whole route, so a delete removes exactly its next hops. A replace does not say which
@@ -475,6 +497,8 @@ static bool handle_main_default(struct wans *ws, const struct nlmsghdr *h, const
 	}
 	if (replace)
 		defroute_del(ws, &d, true);
+	if (del)
+		forget_kept(ws, &d);
 	if (ri->multipath) {
 		const struct rtnexthop *nh = mnl_attr_get_payload(ri->multipath);
 		int left = (int)mnl_attr_get_payload_len(ri->multipath);
@@ -498,9 +522,10 @@ static bool handle_main_default(struct wans *ws, const struct nlmsghdr *h, const
 				rem -= (int)MNL_ALIGN(a->nla_len);
 				a = mnl_attr_next(a);
 			}
-			if (del)
+			if (del) {
 				defroute_del(ws, &e, false);
-			else
+				forget_kept(ws, &e);
+			} else
 				defroute_add(ws, &e);
 			left -= RTNH_ALIGN(nh->rtnh_len);
 			nh = (const void *)((const char *)nh + RTNH_ALIGN(nh->rtnh_len));
@@ -723,7 +748,45 @@ static bool has_family(const struct wan_state *s, int family)
 	return false;
 }
 
-static void derive(const struct wan *w, struct wan_state *s)
+/* gw is on one of s's connected prefixes (IPv6: or link-local), so it can still be a next hop. */
+static bool gw_on_link(const struct wan_state *s, int family, const uint8_t *gw)
+{
+	if (family == AF_INET6 && gw[0] == 0xfe && (gw[1] & 0xc0) == 0x80)
+		return true;
+	for (size_t i = 0; i < s->n_addrs; i++) {
+		const struct wan_addr *a = &s->addrs[i];
+
+		if (a->prefix.family == family && addr_global(a) &&
+		    a->prefix.len < mpq_family_maxlen(family) &&
+		    mpq_prefix_contains(&a->prefix, family, gw))
+			return true;
+	}
+	return false;
+}
+
+/* gateway "auto" for one family: the kernel's, else the kept one while it is on-link. */
+static struct wan_gw auto_gateway_kept(struct wan *w, const struct wan_state *s, int family)
+{
+	struct wan_gw g = auto_gateway(w->ws, family, w->ifindex);
+	struct wan_gw *k = &w->kept[family == AF_INET ? 0 : 1];
+
+	if (g.kind == WAN_GW_VIA) {
+		*k = g;
+	} else if (g.kind == WAN_GW_UNKNOWN && k->kind == WAN_GW_VIA) {
+		if (gw_on_link(s, family, k->addr)) {
+			g = *k;
+			g.kept = true;
+		} else if (s->flags & IFF_UP) {
+			/* its subnet is gone (a new address, another network): forget it */
+			memset(k, 0, sizeof(*k));
+		}
+	} else if (g.kind == WAN_GW_DIRECT) {
+		memset(k, 0, sizeof(*k));
+	}
+	return g;
+}
+
+static void derive(struct wan *w, struct wan_state *s)
 {
 	const struct conf_wan *cw = w->conf;
 
@@ -737,8 +800,8 @@ static void derive(const struct wan *w, struct wan_state *s)
 		return;
 	switch (cw->gw_mode) {
 	case CONF_GW_AUTO:
-		s->gw4 = auto_gateway(w->ws, AF_INET, w->ifindex);
-		s->gw6 = auto_gateway(w->ws, AF_INET6, w->ifindex);
+		s->gw4 = auto_gateway_kept(w, s, AF_INET);
+		s->gw6 = auto_gateway_kept(w, s, AF_INET6);
 		break;
 	case CONF_GW_STATIC: {
 		struct wan_gw *g = cw->gateway.family == AF_INET ? &s->gw4 : &s->gw6;
@@ -816,12 +879,14 @@ static void log_state(const struct wan *w, const struct wan_state *s)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s", off ? " " : "",
 					mpq_prefix_format(&s->addrs[i].prefix, p, sizeof(p)));
 	}
-	log_notice("%s: %s, addresses [%s], gateway IPv4 %s, IPv6 %s", w->name,
+	log_notice("%s: %s, addresses [%s], gateway IPv4 %s%s, IPv6 %s%s", w->name,
 		   s->up		 ? "up"
 		   : (s->flags & IFF_UP) ? "no carrier"
 					 : "down",
 		   line, gw_format(&s->gw4, AF_INET, g4, sizeof(g4)),
-		   gw_format(&s->gw6, AF_INET6, g6, sizeof(g6)));
+		   s->gw4.kept ? " (kept: no longer in the main table)" : "",
+		   gw_format(&s->gw6, AF_INET6, g6, sizeof(g6)),
+		   s->gw6.kept ? " (kept: no longer in the main table)" : "");
 }
 
 /* ---- reconciling routes and rules ---- */
@@ -1423,6 +1488,23 @@ int wans_source(const struct wans *ws, size_t wan_idx, int family, struct mpq_pr
 	return 0;
 }
 
+int wans_reach(const struct wans *ws, size_t wan_idx, const struct sockaddr *dst)
+{
+	const struct wan_state *s = &ws->wans[wan_idx].pub;
+	int family = dst->sa_family;
+	const uint8_t *a =
+		family == AF_INET ? (const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr
+				  : (const uint8_t *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
+
+	if ((family == AF_INET ? &s->gw4 : &s->gw6)->kind != WAN_GW_UNKNOWN)
+		return 0;
+	for (size_t i = 0; i < s->n_addrs; i++)
+		if (s->addrs[i].prefix.family == family &&
+		    mpq_prefix_contains(&s->addrs[i].prefix, family, a))
+			return 0;
+	return -ENETUNREACH;
+}
+
 static json_t *gw_json(const struct wan_gw *g, int family)
 {
 	char b[MPQ_PREFIX_STRLEN];
@@ -1471,6 +1553,8 @@ void wans_status(const struct wans *ws, json_t *arr)
 		json_object_set_new(o, "gateway_mode", json_string(modes[w->conf->gw_mode]));
 		json_object_set_new(o, "gateway4", gw_json(&s->gw4, AF_INET));
 		json_object_set_new(o, "gateway6", gw_json(&s->gw6, AF_INET6));
+		json_object_set_new(o, "gateway4_kept", json_boolean(s->gw4.kept));
+		json_object_set_new(o, "gateway6_kept", json_boolean(s->gw6.kept));
 		json_object_set_new(o, "table", json_integer(w->conf->table));
 		json_object_set_new(o, "rule_priority", json_integer(ws->rule_priority));
 		json_object_set_new(o, "routes_installed", json_integer((json_int_t)w->n_routes));

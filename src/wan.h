@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "conf.h"
 #include "ipaddr.h"
@@ -47,6 +48,7 @@ struct wan_gw {
 	enum wan_gw_kind kind;
 	uint8_t addr[16]; /* network order, when kind == WAN_GW_VIA */
 	uint32_t metric;  /* of the main-table route it came from (auto) */
+	bool kept;	  /* auto: the kernel flushed that route; the last known gateway */
 };
 
 struct wan_addr {
@@ -98,6 +100,13 @@ const struct wan_state *wans_state(const struct wans *ws, size_t wan_idx);
  *   -EADDRNOTAVAIL  no usable address of that family (or not the configured source)
  */
 int wans_source(const struct wans *ws, size_t wan_idx, int family, struct mpq_prefix *ret);
+
+/*
+ * Whether a tunnel on WAN wan_idx can reach dst (the server): 0 when the WAN has a gateway of
+ * dst's family (or a direct default route), or dst is on one of its connected prefixes;
+ * -ENETUNREACH otherwise (gateway "auto" and no default route via the interface).
+ */
+int wans_reach(const struct wans *ws, size_t wan_idx, const struct sockaddr *dst);
 
 /* Priority W of the WAN rules: 10 below classifier.rule_priority (at least 2; W - 1 is used). */
 uint32_t wans_rule_priority(const struct conf *c);

@@ -205,6 +205,25 @@ static void human_rate(double bps, char *out, size_t size)
 		snprintf(out, size, "%.0f", bps);
 }
 
+static int max_int(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+/* The client's classes and the tunnel each one rides now (failover moves it). */
+static void print_classes(const json_t *classes)
+{
+	const json_t *k;
+	size_t i;
+
+	if (json_array_size(classes) == 0)
+		return;
+	printf("\n%-14s %-14s %6s %10s\n", "CLASS", "RIDES", "TABLE", "MARK");
+	json_array_foreach (classes, i, k)
+		printf("%-14s %-14s %6.0f %#10lx\n", s(k, "name"), s(k, "active"), n(k, "table"),
+		       (unsigned long)n(k, "mark"));
+}
+
 /* The client's WANs: what the kernel says about each uplink (src/wan.c). */
 static void print_wans(const json_t *wans)
 {
@@ -252,9 +271,18 @@ static void print_table(const json_t *st, const char *sock)
 		       n(l, "version_negotiations"), n(l, "retries"), n(l, "retry_token_invalid"),
 		       n(l, "stateless_resets"), n(l, "connections"), n(l, "handshaking"));
 	}
-	printf("%-14s %-10s %-8s %-11s %-22s %9s %9s %9s %9s %8s %5s\n", "TUNNEL",
-	       server ? "CLIENT" : "CLASS", server ? "" : "WAN", "STATE", "PEER", "RTT ms",
-	       "TX bit/s", "RX bit/s", "TX bytes", "DROPS", "RECON");
+	/* columns as wide as their longest value: identities can be long host names */
+	int wname = 14, wclient = 10, wwan = 8, wpeer = 22;
+
+	json_array_foreach (tunnels, i, t) {
+		wname = max_int(wname, (int)strlen(s(t, "name")));
+		wclient = max_int(wclient, (int)strlen(server ? s(t, "client") : s(t, "class")));
+		wwan = max_int(wwan, server ? 0 : (int)strlen(s(t, "wan")));
+		wpeer = max_int(wpeer, (int)strlen(s(t, "peer")));
+	}
+	printf("%-*s %-*s %-*s %-11s %-*s %9s %9s %9s %9s %8s %5s\n", wname, "TUNNEL", wclient,
+	       server ? "CLIENT" : "CLASS", wwan, server ? "" : "WAN", "STATE", wpeer, "PEER",
+	       "RTT ms", "TX bit/s", "RX bit/s", "TX bytes", "DROPS", "RECON");
 	json_array_foreach (tunnels, i, t) {
 		const json_t *drops = json_object_get(t, "drops");
 		const json_t *rtt = json_object_get(t, "rtt_ms");
@@ -277,18 +305,19 @@ static void print_table(const json_t *st, const char *sock)
 					      "rx_bytes", n(t, "rx_bytes")));
 		human_rate(tx_rate, txr, sizeof(txr));
 		human_rate(rx_rate, rxr, sizeof(rxr));
-		if (rtt)
+		if (json_is_object(rtt))
 			snprintf(rtts, sizeof(rtts), "%.2f", n(rtt, "smoothed"));
 		else
 			snprintf(rtts, sizeof(rtts), "-");
-		printf("%-14s %-10s %-8s %-11s %-22s %9s %9s %9s %9.0f %8.0f %5.0f\n", s(t, "name"),
-		       server ? s(t, "client") : s(t, "class"), server ? "" : s(t, "wan"),
-		       s(t, "state"), s(t, "peer"), rtts, txr, rxr, n(t, "tx_bytes"), dropsum,
-		       n(t, "reconnects"));
+		printf("%-*s %-*s %-*s %-11s %-*s %9s %9s %9s %9.0f %8.0f %5.0f\n", wname,
+		       s(t, "name"), wclient, server ? s(t, "client") : s(t, "class"), wwan,
+		       server ? "" : s(t, "wan"), s(t, "state"), wpeer, s(t, "peer"), rtts, txr,
+		       rxr, n(t, "tx_bytes"), dropsum, n(t, "reconnects"));
 		if (!server && strcmp(s(t, "last_error"), "-") != 0 &&
 		    strcmp(s(t, "state"), "up") != 0)
 			printf("    last error: %s\n", s(t, "last_error"));
 	}
+	print_classes(json_object_get(st, "classes"));
 	print_wans(json_object_get(st, "wans"));
 	json_decref(prev);
 	prev = json_pack("{s:f, s:o}", "uptime_s", now_t, "tunnels", next);

@@ -17,7 +17,7 @@ probe()
 	ns_exec cli "$PROBE" --server "$LAB_SRV:$LAB_PORT" --timeout 5 "${tls[@]}" "$@" 2>&1
 }
 
-plan 20
+plan 23
 
 lab_server_conf "$T/server.json"
 lab_client_conf "$T/client.json"
@@ -60,6 +60,10 @@ c["tunnels"] = [{"name": "t1", "tun": "mpqx1"}]'
 lab_start cli "$T/edge2.json" "$T/edge2.log" >/dev/null
 wait_until 5 grep -q "server refused the tunnel (HTTP status 403)" "$T/edge2.log"
 ok $? "mpquicd client logs the 403 for a tunnel it may not open"
+grep -q "the server does not let identity 'edge2' open tunnel 't1' (see the server's clients\[\].tunnels)" \
+	"$T/edge2.log"
+ok $? "the 403 names the identity, the tunnel and where to look" ||
+	diag "$(grep 403 "$T/edge2.log" | head -2)"
 lab_client_conf "$T/intruder.json" '
 c["control_socket"] = c["control_socket"] + "3"
 c["tls"]["cert"] = c["tls"]["cert"].replace("edge1", "intruder")
@@ -75,6 +79,14 @@ c["tunnels"] = [{"name": "t1", "tun": "mpqx3"}]'
 lab_start cli "$T/badname.json" "$T/badname.log" >/dev/null
 wait_until 5 grep -q "TLS handshake failed" "$T/badname.log"
 ok $? "mpquicd client with a wrong server name logs the TLS failure"
+grep -q "the server's certificate is for 'vps.mpquic.test'.*not for server.name 'wrong.mpquic.test'" \
+	"$T/badname.log"
+ok $? "it names the certificate's names and the expected one" ||
+	diag "$(grep "TLS handshake" "$T/badname.log" | head -2)"
+wait_until 5 grep -q "the client refused our certificate during the handshake (TLS alert 42.*server.name" \
+	"$T/server.log"
+ok $? "the server says the client refused its certificate and what to check" ||
+	diag "$(grep -i "closed by peer\|refused our" "$T/server.log" | head -3)"
 
 sleep 1
 ns_ping cli 10.200.0.1

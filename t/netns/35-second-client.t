@@ -179,7 +179,7 @@ ok $? "client B logs the 403 for t1"
 wait_until 5 lab_q_ge "$T/cli2.sock" "t['t1']['reconnects']" 2
 ok $? "client B keeps retrying t1 ($(lab_q "$T/cli2.sock" "t['t1']['reconnects']") reconnects)"
 is "$(lab_q "$T/cli2.sock" "t['t1']['state'] != 'up' and t['t1']['last_error']")" \
-	"server refused the tunnel (HTTP status 403)" \
+	"server refused the tunnel (HTTP status 403): the server does not let identity 'edge2' open tunnel 't1' (see the server's clients[].tunnels)" \
 	"client B's t1 is not up; its last error is the 403"
 is "$(lab_q "$T/srv.sock" \
 	"'%s %s %d' % (t['t1']['client'], t['t1']['peer'], t['t1']['sessions'])")" \
