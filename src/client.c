@@ -26,7 +26,6 @@
 #include "capsule.h"
 #include "client.h"
 #include "conn.h"
-#include "ctl.h"
 #include "ippkt.h"
 #include "log.h"
 #include "mpq.h"
@@ -35,6 +34,7 @@
 #include "route.h"
 #include "tun.h"
 #include "udp.h"
+#include "util.h"
 #include "wan.h"
 
 #define TUN_BATCH    512
@@ -997,3 +997,11 @@ void client_status(struct daemon *d, json_t *root)
 		wans_status(cl->wans, arr);
 	json_object_set_new(root, "wans", arr);
 }
+
+const struct daemon_role client_role = {
+	.name = "client",
+	.start = client_start,
+	.shutdown = client_shutdown,
+	.reload = client_reload,
+	.status = client_status,
+};

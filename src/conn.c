@@ -18,11 +18,11 @@
 #include "capsule.h"
 #include "cid.h"
 #include "conn.h"
-#include "daemon.h"
 #include "ipaddr.h"
 #include "log.h"
 #include "mpq.h"
 #include "mpq_build.h"
+#include "util.h"
 
 #define H3_NO_ERROR	       0x0100
 #define H3_INTERNAL_ERROR      0x0102

@@ -24,7 +24,6 @@
 #include "capsule.h"
 #include "cid.h"
 #include "conn.h"
-#include "ctl.h"
 #include "ippkt.h"
 #include "log.h"
 #include "lpm.h"
@@ -34,6 +33,7 @@
 #include "server.h"
 #include "tun.h"
 #include "udp.h"
+#include "util.h"
 
 #define TUN_BATCH 512
 #define CID_LEN	  16
@@ -1100,3 +1100,11 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 		   kept, kept == 1 ? "" : "s", closed, nc->n_srv_tunnels, nc->n_clients);
 	return 0;
 }
+
+const struct daemon_role server_role = {
+	.name = "server",
+	.start = server_start,
+	.shutdown = server_shutdown,
+	.reload = server_reload,
+	.status = server_status,
+};

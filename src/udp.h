@@ -12,6 +12,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* Receive scratch shared by every socket of the loop (single-threaded): MPQ_RX_BATCH buffers
+ * of MPQ_RX_BUFSIZE, owned by the daemon (struct daemon.rxbuf). */
+#define MPQ_RX_BATCH	    32
+#define MPQ_RX_BUFSIZE	    65536 /* one GRO super-datagram */
+#define MPQ_TX_GSO_MAX	    40	  /* packets per GSO send: 40 * 1452 < 64 KiB */
+#define MPQ_MAX_UDP_PAYLOAD 1452  /* 1500 - IPv6 (40) - UDP (8): fits both families */
+
 struct udp_sock {
 	int fd; /* owned; -1 when closed */
 	int family;
