@@ -79,7 +79,8 @@ print("%.3f %.3f" % (g[(len(g) - 1) // 2], g[-1]))' "$T/a.notify")"
 ok "$([ "$n" -ge 4 ] && echo 0 || echo 1)" "WATCHDOG=1 repeats ($n in ~3 s)"
 ok "$(python3 -c "print(0 if 0.35 <= $median <= 0.75 else 1)")" \
 	"at WATCHDOG_USEC/2: median gap $median s"
-ok "$(python3 -c "print(0 if $gaps < 1.0 else 1)")" "no gap between pings reaches WATCHDOG_USEC (max $gaps s)"
+ok "$(python3 -c "print(0 if $gaps < 1.0 else 1)")" \
+	"no gap between pings reaches WATCHDOG_USEC (max $gaps s)"
 
 kill -HUP "$spid"
 wait_until 5 sh -c "awk '\$5 == \"RELOADING=1\" { r = 1 } r && \$5 == \"READY=1\" { f = 1 }
