@@ -13,6 +13,7 @@
 #include "classrt.h"
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 #include "mpq.h"
 #include "nl.h"
 #include "route.h"

@@ -53,6 +53,7 @@
 #include "tun.h"
 #include "udp.h"
 #include "varint.h"
+#include "util.h"
 #include "wan.h"
 
 #define TUN_BATCH    512
@@ -1595,3 +1596,11 @@ void client_status(struct daemon *d, json_t *root)
 		wans_status(cl->wans, arr);
 	json_object_set_new(root, "wans", arr);
 }
+
+const struct daemon_role client_role = {
+	.name = "client",
+	.start = client_start,
+	.shutdown = client_shutdown,
+	.reload = client_reload,
+	.status = client_status,
+};

@@ -10,6 +10,9 @@
 
 #include "daemon.h"
 
+/* The role the daemon runs through (d->role), defined at the end of client.c. */
+extern const struct daemon_role client_role;
+
 /* Create every tunnel's TUN and start connecting. Returns 0 or -errno (logged). */
 int client_start(struct daemon *d);
 /* Send CONNECTION_CLOSE on every live connection. */
@@ -22,5 +25,8 @@ void client_free(struct client *cl); /* NULL-safe */
  * every tunnel restarts. Sets d->conf = nc; the caller frees the old one. Returns 0 or -ENOMEM.
  */
 int client_reload(struct daemon *d, struct conf *nc, bool peer_changed);
+
+/* The role's part of the status (docs/control.md): "tunnels" and more. */
+void client_status(struct daemon *d, json_t *root);
 
 #endif

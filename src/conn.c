@@ -18,7 +18,6 @@
 #include "capsule.h"
 #include "cid.h"
 #include "conn.h"
-#include "daemon.h"
 #include "ipaddr.h"
 #include "log.h"
 #include "mpq.h"
@@ -26,6 +25,7 @@
 #include "proto.h"
 #include "varint.h"
 #include "txpend.h"
+#include "util.h"
 
 #define H3_NO_ERROR	       0x0100
 #define H3_INTERNAL_ERROR      0x0102

@@ -20,9 +20,7 @@
 #include "ctl.h"
 #include "ctlreq.h"
 #include "log.h"
-#include "metrics.h"
 #include "mpq.h"
-#include "mpq_build.h"
 
 #define CTL_MAX_CLIENTS 32
 #define CTL_MAX_REQUEST 65536	    /* one request line */
@@ -46,8 +44,10 @@ struct ctl_client {
 };
 
 struct ctl {
-	struct daemon *d; /* borrowed */
-	int fd;		  /* owned */
+	struct ev_loop *loop;	   /* borrowed */
+	const struct ctl_ops *ops; /* borrowed */
+	void *arg;		   /* borrowed: the ops' argument */
+	int fd;			   /* owned */
 	ev_io watcher;
 	char path[108];
 	struct ctl_client *clients;
@@ -58,7 +58,7 @@ struct ctl {
 static void client_free(struct ctl_client *cc)
 {
 	struct ctl *c = cc->ctl;
-	struct ev_loop *loop = c->d->loop;
+	struct ev_loop *loop = c->loop;
 
 	ev_io_stop(loop, &cc->read_watcher);
 	ev_io_stop(loop, &cc->write_watcher);
@@ -101,7 +101,7 @@ static void queue_output(struct ctl_client *cc, const char *s, size_t len)
 	cc->out = n;
 	memcpy(cc->out + cc->out_len, s, len);
 	cc->out_len += len;
-	ev_io_start(cc->ctl->d->loop, &cc->write_watcher);
+	ev_io_start(cc->ctl->loop, &cc->write_watcher);
 }
 
 static void reply(struct ctl_client *cc, json_t *resp)
@@ -133,24 +133,6 @@ static void reply_error(struct ctl_client *cc, const char *fmt, ...)
 	reply(cc, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
 }
 
-static json_t *build_status(struct ctl *c)
-{
-	struct daemon *d = c->d;
-	json_t *root = json_object();
-	json_t *daemon =
-		json_pack("{s:s, s:s, s:s, s:s, s:f, s:I}", "version", MPQ_VERSION, "role",
-			  d->conf->role == CONF_ROLE_CLIENT ? "client" : "server", "config",
-			  d->conf_path, "config_sha256", d->conf_sha256, "uptime_s",
-			  (double)(mpq_now_ns() - d->start_ns) / 1e9, "pid", (json_int_t)getpid());
-
-	json_object_set_new(root, "daemon", daemon);
-	if (d->conf->role == CONF_ROLE_CLIENT)
-		client_status(d, root);
-	else
-		server_status(d, root);
-	return root;
-}
-
 static void handle_request(struct ctl_client *cc, const char *line, size_t len)
 {
 	struct ctl *c = cc->ctl;
@@ -165,15 +147,15 @@ static void handle_request(struct ctl_client *cc, const char *line, size_t len)
 	}
 	switch (cmd) {
 	case CTL_CMD_STATUS:
-		st = build_status(c);
-		reply(cc, json_pack("{s:b, s:o}", "ok", 1, "status", st));
+		st = c->ops->status(c->arg);
+		if (st)
+			reply(cc, json_pack("{s:b, s:o}", "ok", 1, "status", st));
+		else
+			reply_error(cc, "%s", "out of memory");
 		break;
 	case CTL_CMD_METRICS: {
-		char *text;
+		char *text = c->ops->metrics(c->arg);
 
-		st = build_status(c);
-		text = metrics_from_status(st);
-		json_decref(st);
 		if (text)
 			reply(cc, json_pack("{s:b, s:s}", "ok", 1, "metrics", text));
 		else
@@ -181,12 +163,16 @@ static void handle_request(struct ctl_client *cc, const char *line, size_t len)
 		free(text);
 		break;
 	}
-	case CTL_CMD_RELOAD:
-		if (daemon_reload(c->d) == 0)
+	case CTL_CMD_RELOAD: {
+		char why[256] = "";
+		int r = c->ops->reload(c->arg, why, sizeof(why));
+
+		if (r == 0)
 			reply(cc, json_pack("{s:b}", "ok", 1));
 		else
-			reply_error(cc, "reload failed: %s", c->d->reload_error);
+			reply_error(cc, "reload failed: %s", why[0] ? why : strerror(-r));
 		break;
+	}
 	}
 }
 
@@ -203,7 +189,7 @@ static size_t pending(const struct ctl_client *cc)
  */
 static void process_input(struct ctl_client *cc)
 {
-	struct ev_loop *loop = cc->ctl->d->loop;
+	struct ev_loop *loop = cc->ctl->loop;
 
 	for (;;) {
 		char *nl = memchr(cc->in, '\n', cc->in_len);
@@ -358,7 +344,8 @@ static int remove_stale(const char *path)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
-int ctl_new(struct daemon *d, const char *path, struct ctl **ret)
+int ctl_new(struct ev_loop *loop, const char *path, const struct ctl_ops *ops, void *arg,
+	    struct ctl **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct ctl *c;
@@ -390,7 +377,9 @@ int ctl_new(struct daemon *d, const char *path, struct ctl **ret)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->d = d;
+	c->loop = loop;
+	c->ops = ops;
+	c->arg = arg;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -404,7 +393,7 @@ int ctl_new(struct daemon *d, const char *path, struct ctl **ret)
 		goto err_close;
 	}
 	ev_io_init(&c->watcher, accept_cb, c->fd, EV_READ);
-	ev_io_start(d->loop, &c->watcher);
+	ev_io_start(loop, &c->watcher);
 	*ret = c;
 	return 0;
 
@@ -423,7 +412,7 @@ void ctl_free(struct ctl *c)
 		return;
 	while (c->clients)
 		client_free(c->clients);
-	ev_io_stop(c->d->loop, &c->watcher);
+	ev_io_stop(c->loop, &c->watcher);
 	close(c->fd);
 	unlink(c->path);
 	free(c);

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The daemon: one libev loop owning every connection, socket and TUN fd of one process.
+ * The daemon: one libev loop owning every connection, socket and TUN fd of one process, and
+ * its lifecycle (reload, status, shutdown, systemd notifications). The role (client or server)
+ * plugs in through struct daemon_role; the control socket reaches the daemon only through
+ * daemon_ctl_ops (ctl.h), so neither depends on the other's code.
  */
 #ifndef MPQ_DAEMON_H
 #define MPQ_DAEMON_H
 
 #include <ev.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "conf.h"
 #include "pktsize.h"
@@ -18,17 +21,29 @@ struct server;
 struct tls_ctx;
 struct nl;
 struct ctl;
+struct ctl_ops;
+struct daemon;
 
-/* Scratch buffers shared by every socket and TUN of the loop (single-threaded). */
-#define MPQ_RX_BATCH	    32
-#define MPQ_RX_BUFSIZE	    65536 /* one GRO super-datagram */
-#define MPQ_TX_GSO_MAX	    40	  /* packets per GSO send: 40 * 1452 (UDP payload) < 64 KiB */
-#define MPQ_MAX_UDP_PAYLOAD PKTSIZE_UDP_PAYLOAD /* owned by lib/pktsize.h */
-#define MPQ_PKT_MAX	    65536
+/* What a role (client.c, server.c) plugs into the daemon. */
+struct daemon_role {
+	const char *name; /* "client" or "server", as in the status */
+	/* Start every tunnel or listener. Returns 0 or -errno (logged). */
+	int (*start)(struct daemon *d);
+	/* Send CONNECTION_CLOSE on every live connection. */
+	void (*shutdown)(struct daemon *d);
+	/*
+	 * Apply a new, valid configuration nc; peer_changed: the server or TLS settings changed.
+	 * Sets d->conf = nc when applied (the caller frees the old one). Returns 0 or -errno.
+	 */
+	int (*reload)(struct daemon *d, struct conf *nc, bool peer_changed);
+	/* Add the role's sections ("tunnels", ...) to the status object root. */
+	void (*status)(struct daemon *d, json_t *root);
+};
 
 struct daemon {
-	struct ev_loop *loop; /* borrowed (ev_default_loop) */
-	struct conf *conf;    /* owned */
+	struct ev_loop *loop;		/* borrowed (ev_default_loop) */
+	struct conf *conf;		/* owned */
+	const struct daemon_role *role; /* borrowed: client_role or server_role */
 	const char *conf_path;
 	char conf_sha256[65]; /* hex digest of the file the running config came from */
 	char tls_sha256[65];  /* over the TLS files' contents: a reload notices new certificates */
@@ -46,27 +61,13 @@ struct daemon {
 	ev_timer stop_timer;	 /* bounds the wait for CONNECTION_CLOSE to leave on shutdown */
 	ev_timer watchdog_timer; /* WATCHDOG=1 at half of $WATCHDOG_USEC, from the loop */
 
-	/* receive scratch: MPQ_RX_BATCH buffers of MPQ_RX_BUFSIZE */
-	uint8_t *rxbuf; /* owned */
-	/* transmit scratch for one GSO batch */
-	uint8_t *txbuf;		   /* owned */
+	/* receive scratch: MPQ_RX_BATCH buffers of MPQ_RX_BUFSIZE (udp.h) */
+	uint8_t *rxbuf;		   /* owned */
 	uint8_t static_secret[32]; /* stateless reset tokens, Retry tokens */
 };
 
-static inline uint64_t mpq_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Set SO_RCVBUF or SO_SNDBUF (opt) of fd to size bytes, past the sysctl maximum when we may
- * (the FORCE variant); best effort. */
-void mpq_set_sockbuf(int fd, int opt, int size);
-
-/* Fill buf with cryptographically secure random bytes (getrandom). Never fails. */
-void mpq_random(void *buf, size_t len);
+/* The control socket's view of the daemon (ctl_new(..., &daemon_ctl_ops, d, ...)). */
+extern const struct ctl_ops daemon_ctl_ops;
 
 /*
  * Re-read the configuration file. Returns 0, or -errno with d->reload_error set; the running
@@ -74,10 +75,34 @@ void mpq_random(void *buf, size_t len);
  */
 int daemon_reload(struct daemon *d);
 
-/* Hex SHA-256 of a file into out[65]. Returns 0 or -errno. */
-int mpq_file_sha256(const char *path, char out[65]);
+/* The status object of docs/control.md: "daemon" and the role's sections. NULL: no memory. */
+json_t *daemon_status(struct daemon *d);
 
 /* Begin a clean shutdown (CONNECTION_CLOSE to every peer, then leave the loop). */
 void daemon_stop(struct daemon *d);
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, if set. */
+void daemon_notify(const char *msg);
+
+/* Start the watchdog pings when systemd asks for them ($WATCHDOG_USEC, $WATCHDOG_PID). */
+void daemon_watchdog_start(struct daemon *d);
+
+/*
+ * Fill d->static_secret, the secret behind stateless reset and Retry tokens: a server's is
+ * derived from its private key (it survives a restart), a client's is random.
+ */
+void daemon_init_secret(struct daemon *d);
+
+/* Hex SHA-256 over the contents of the TLS files of c, into out[65]. */
+void daemon_tls_sha256(const struct conf *c, char out[65]);
+
+/*
+ * Reload comparisons (pure; unit-tested): what a reload cannot apply without a restart (a
+ * reason, or NULL), and whether the peer settings changed so that every connection restarts
+ * (the TLS file names and, for a client, the server address and name; the files' contents are
+ * compared by the caller through daemon_tls_sha256()).
+ */
+const char *daemon_needs_restart(const struct conf *o, const struct conf *n);
+bool daemon_peer_changed(const struct conf *o, const struct conf *n);
 
 #endif

@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "log.h"
 #include "mpq.h"
 #include "nl.h"
+#include "util.h"
 
 /* Descriptions of requests in flight, by sequence number, for error messages. */
 #define NL_PENDING 256

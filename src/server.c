@@ -37,6 +37,7 @@
 #include "tun.h"
 #include "udp.h"
 #include "varint.h"
+#include "util.h"
 
 #define TUN_BATCH 512
 #define CID_LEN	  16
@@ -1507,3 +1508,11 @@ int server_reload(struct daemon *d, struct conf *nc, bool peer_changed)
 		   kept, kept == 1 ? "" : "s", closed, nc->n_srv_tunnels, nc->n_clients);
 	return 0;
 }
+
+const struct daemon_role server_role = {
+	.name = "server",
+	.start = server_start,
+	.shutdown = server_shutdown,
+	.reload = server_reload,
+	.status = server_status,
+};

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A buffer that holds any packet a TUN read can return (IPv4 and IPv6 total length). */
+#define MPQ_PKT_MAX 65536
+
 struct tun {
 	int fd; /* owned; -1 when closed */
 	int ifindex;

@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "mpq.h"
 #include "udp.h"
+#include "util.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include "daemon.h"
 #include "log.h"
+#include "util.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 void mpq_set_sockbuf(int fd, int opt, int size)
 {
@@ -34,4 +38,24 @@ void mpq_random(void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+}
+
+int mpq_file_sha256(const char *path, char out[65])
+{
+	uint8_t buf[8192], dig[WC_SHA256_DIGEST_SIZE];
+	wc_Sha256 sha;
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	wc_InitSha256(&sha);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		wc_Sha256Update(&sha, buf, (word32)n);
+	fclose(f);
+	wc_Sha256Final(&sha, dig);
+	wc_Sha256Free(&sha);
+	for (size_t i = 0; i < sizeof(dig); i++)
+		snprintf(out + 2 * i, 3, "%02x", dig[i]);
+	return 0;
 }

@@ -33,10 +33,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "daemon.h"
 #include "log.h"
 #include "mpq.h"
 #include "nl.h"
+#include "util.h"
 #include "wan.h"
 
 #define WAN_TICK_S	      30.

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "conn.h"
-#include "daemon.h"
 #include "ipaddr.h"
 #include "log.h"
 #include "mpq.h"
@@ -29,6 +28,7 @@
 #include "proto.h"
 #include "tls.h"
 #include "udp.h"
+#include "util.h"
 
 struct probe;
 

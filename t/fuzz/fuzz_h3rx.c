@@ -41,6 +41,7 @@
 
 #include "capsule.h"
 #include "conn.h"
+#include "util.h"
 #include "pktsize.h"
 #include "daemon.h"
 #include "fuzz.h"

@@ -121,10 +121,14 @@ cat >"$tmp/server.json" <<EOF
 EOF
 echo '{ "role": "client", "bogus": 1 }' >"$tmp/bad.json"
 
-if [ -n "$MPQUICD" ] && ! "$MPQUICD" --check-config "$tmp/client.json" >/dev/null 2>&1; then
-	echo "1..0 # SKIP config loader not merged yet"
-	exit 0
-fi
+# The daemon must accept the very configurations mpquic-nft is given here: a loader that
+# rejects them is a product bug, so the test fails (it used to skip all 27 checks).
+for f in client server; do
+	if [ -n "$MPQUICD" ] && ! out=$("$MPQUICD" --check-config "$tmp/$f.json" 2>&1); then
+		echo "Bail out! mpquicd --check-config rejects this test's $f configuration: $out"
+		exit 1
+	fi
+done
 
 echo "1..34"
 

@@ -48,14 +48,16 @@ count()
 	awk -v m="$2" '$5 == m' "$T/$1.notify" | wc -l
 }
 
-plan 16
+plan 17
 
 lab_server_conf "$T/server.json"
 
-# 1. The lifecycle, with the watchdog at 200 ms (a ping every 100 ms).
+# 1. The lifecycle, with the watchdog at 1 s (a ping every 0.5 s). A shorter period would
+# prove no more and measure the CI machine's scheduler: a 2-core machine shared by several
+# jobs can hold a process off the CPU for a few hundred milliseconds.
 notify_start a "$T/notify-a.sock" >/dev/null || bail_out "notify listener did not start"
 spid=$(ns_bg srv "$T/server-a.log" env NOTIFY_SOCKET="$T/notify-a.sock" \
-	WATCHDOG_USEC=200000 "$MPQUICD" -c "$T/server.json" --foreground)
+	WATCHDOG_USEC=1000000 "$MPQUICD" -c "$T/server.json" --foreground)
 wait_until 10 grep -q 'READY=1' "$T/a.notify"
 ok $? "READY=1 arrives"
 ready=$(awk '$5 == "READY=1" { print $2, $3, $4; exit }' "$T/a.notify")
@@ -65,12 +67,20 @@ is "$(awk '$5 != "READY=1" && $5 != "WATCHDOG=1" && $1 != "listening"' "$T/a.not
 # WATCHDOG=1 never comes before READY=1.
 first=$(awk '$5 == "READY=1" || $5 == "WATCHDOG=1" { print $5; exit }' "$T/a.notify")
 is "$first" "READY=1" "READY=1 is the first message"
-sleep 1.5
+sleep 3
 n=$(count a WATCHDOG=1)
-ok "$([ "$n" -ge 6 ] && echo 0 || echo 1)" "WATCHDOG=1 repeats at WATCHDOG_USEC/2 ($n in ~1.5 s)"
-gaps=$(awk '$5 == "WATCHDOG=1" { if (p) { g = $1 - p; if (g > m) m = g } p = $1 }
-	END { printf "%.3f", m }' "$T/a.notify")
-ok "$(python3 -c "print(0 if $gaps < 0.2 else 1)")" "no gap between pings reaches WATCHDOG_USEC (max $gaps s)"
+# The median gap tells half of WATCHDOG_USEC (0.5 s) from all of it (1 s) even if one ping
+# came late; the largest gap must stay under WATCHDOG_USEC, which is what systemd enforces.
+read -r median gaps <<<"$(python3 -c '
+import sys
+t = [float(l.split()[0]) for l in open(sys.argv[1]) if l.split()[4:5] == ["WATCHDOG=1"]]
+g = sorted(b - a for a, b in zip(t, t[1:])) or [9]
+print("%.3f %.3f" % (g[(len(g) - 1) // 2], g[-1]))' "$T/a.notify")"
+ok "$([ "$n" -ge 4 ] && echo 0 || echo 1)" "WATCHDOG=1 repeats ($n in ~3 s)"
+ok "$(python3 -c "print(0 if 0.35 <= $median <= 0.75 else 1)")" \
+	"at WATCHDOG_USEC/2: median gap $median s"
+ok "$(python3 -c "print(0 if $gaps < 1.0 else 1)")" \
+	"no gap between pings reaches WATCHDOG_USEC (max $gaps s)"
 
 kill -HUP "$spid"
 wait_until 5 sh -c "awk '\$5 == \"RELOADING=1\" { r = 1 } r && \$5 == \"READY=1\" { f = 1 }
@@ -81,9 +91,10 @@ wait_until 3 grep -q "configuration unchanged" "$T/server-a.log"
 ok $? "the daemon logs the unchanged configuration"
 
 before=$(count a WATCHDOG=1)
-sleep 0.5
-ok "$([ "$(count a WATCHDOG=1)" -gt "$before" ] && echo 0 || echo 1)" \
-	"WATCHDOG=1 continues after the reload"
+# shellcheck disable=SC2016 # expanded by the inner shell
+wait_until 3 sh -c '[ "$(awk "\$5 == \"WATCHDOG=1\"" "$1" | wc -l)" -gt "$2" ]' sh "$T/a.notify" \
+	"$before"
+ok $? "WATCHDOG=1 continues after the reload"
 
 kill -TERM "$spid"
 wait_until 5 grep -q 'STOPPING=1' "$T/a.notify"
@@ -109,9 +120,9 @@ spid=$(ns_bg srv "$T/server-c.log" sh -c 'WATCHDOG_PID=$$ exec "$@"' sh \
 	"$MPQUICD" -c "$T/server.json" --foreground)
 wait_until 10 grep -q 'READY=1' "$T/c.notify"
 ok $? "READY=1 over an abstract NOTIFY_SOCKET"
-sleep 1
-n=$(count c WATCHDOG=1)
-ok "$([ "$n" -ge 4 ] && echo 0 || echo 1)" "WATCHDOG=1 when WATCHDOG_PID is the daemon's own PID ($n)"
+# shellcheck disable=SC2016 # expanded by the inner shell
+wait_until 5 sh -c '[ "$(awk "\$5 == \"WATCHDOG=1\"" "$1" | wc -l)" -ge 3 ]' sh "$T/c.notify"
+ok $? "WATCHDOG=1 when WATCHDOG_PID is the daemon's own PID ($(count c WATCHDOG=1))"
 ns_stop "$spid"
 
 done_testing

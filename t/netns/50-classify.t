@@ -16,6 +16,8 @@ netns_at_exit()
 }
 
 rx() { lab_q "$T/srv.sock" "t['$1']['rx_packets']"; }
+# rx_ge TUNNEL N: the server has received at least N packets through TUNNEL
+rx_ge() { lab_q_ge "$T/srv.sock" "t['$1']['rx_packets']" "$2"; }
 
 plan 15
 
@@ -84,28 +86,28 @@ wait_until 5 ns_listening inet tcp 443
 
 b1=$(rx t1) b2=$(rx t2) b3=$(rx t3)
 ns_exec lan python3 "$T/send.py" ef 100
-wait_until 3 sh -c "[ \$(\"$MPQUICCTL\" -s '$T/srv.sock' status --json | python3 -c 'import json,sys; print(next(t[\"rx_packets\"] for t in json.load(sys.stdin)[\"tunnels\"] if t[\"name\"]==\"t1\"))') -ge $((b1 + 100)) ]"
+wait_until 5 rx_ge t1 $((b1 + 100))
 ok $? "100 UDP datagrams with DSCP EF arrived through t1 (critical)"
 is "$(($(rx t3) - b3 < 10))" 1 "and not through t3 (bulk)"
 
 b2=$(rx t2) b3=$(rx t3)
 ns_exec lan python3 "$T/send.py" tcp443 0
 ok $? "a TCP transfer to port 443 completed"
-sleep 0.5
+wait_until 5 rx_ge t2 $((b2 + 100))
 ok "$([ $(($(rx t2) - b2)) -ge 100 ] && echo 0 || echo 1)" \
 	"it went through t2 (web): $(($(rx t2) - b2)) packets"
 is "$(($(rx t3) - b3 < 10))" 1 "and not through t3 (bulk)"
 
 b1=$(rx t1) b3=$(rx t3)
 ns_exec lan python3 "$T/send.py" other 100
-sleep 0.5
+wait_until 5 rx_ge t3 $((b3 + 100))
 ok "$([ $(($(rx t3) - b3)) -ge 100 ] && echo 0 || echo 1)" \
 	"other UDP went through t3 (bulk): $(($(rx t3) - b3)) packets"
 is "$(($(rx t1) - b1 < 10))" 1 "and not through t1"
 
 b1=$(rx t1) b3=$(rx t3)
 ns_exec lan python3 "$T/send.py" ef-then-be 100
-sleep 0.5
+wait_until 5 rx_ge t1 $((b1 + 100))
 ok "$([ $(($(rx t1) - b1)) -ge 100 ] && echo 0 || echo 1)" \
 	"a flow whose DSCP changes mid-way stays on t1: $(($(rx t1) - b1)) packets"
 is "$(($(rx t3) - b3 < 10))" 1 "none of it moved to t3"

@@ -35,6 +35,7 @@
 
 #include "capsule.h"
 #include "conn.h"
+#include "util.h"
 #include "daemon.h"
 #include "ipaddr.h"
 #include "ippkt.h"
