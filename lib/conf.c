@@ -1290,9 +1290,10 @@ static void class_add_tunnel(struct conf_class *k, size_t t)
 
 static void parse_classes(struct loader *l, json_t *v)
 {
-	static const char *const keys[] = {
-		"name",	      "default",  "match",	"tunnels",    "policy", "probe_interval_ms",
-		"silence_ms", "loss_pct", "max_rtt_ms", "recover_ms", "when_down", NULL};
+	static const char *const keys[] = {"name",	 "default",   "match",
+					   "tunnels",	 "policy",    "probe_interval_ms",
+					   "silence_ms", "loss_pct",  "max_rtt_ms",
+					   "recover_ms", "when_down", NULL};
 	static const struct name_val when_downs[] = {
 		{"drop", CONF_WHEN_DOWN_DROP},
 		{"wan", CONF_WHEN_DOWN_WAN},

@@ -139,7 +139,7 @@ struct client {
 	size_t n_tunnels;
 	struct wans *wans;	 /* owned; NULL without WANs */
 	struct class_state *cls; /* owned: per class of the configuration */
-	struct classrt *classrt;  /* owned; NULL without classes */
+	struct classrt *classrt; /* owned; NULL without classes */
 	uint8_t scratch[MPQ_PKT_MAX];
 };
 
@@ -1576,8 +1576,9 @@ void client_status(struct daemon *d, json_t *root)
 				      (json_int_t)cs->moves, "dup_dropped",
 				      (json_int_t)cs->dup_dropped);
 
-		json_object_set_new(o, "when_down",
-				    json_string(k->when_down == CONF_WHEN_DOWN_WAN ? "wan" : "drop"));
+		json_object_set_new(
+			o, "when_down",
+			json_string(k->when_down == CONF_WHEN_DOWN_WAN ? "wan" : "drop"));
 		json_object_set_new(o, "route_repairs",
 				    json_integer((json_int_t)classrt_repairs(cl->classrt, i)));
 		if (cs->moves)

@@ -17,8 +17,8 @@
 /* Receive scratch shared by every socket of the loop (single-threaded): MPQ_RX_BATCH buffers
  * of MPQ_RX_BUFSIZE, owned by the daemon (struct daemon.rxbuf). */
 #define MPQ_RX_BATCH	    32
-#define MPQ_RX_BUFSIZE	    65536 /* one GRO super-datagram */
-#define MPQ_TX_GSO_MAX	    40	  /* packets per GSO send: 40 * 1452 < 64 KiB */
+#define MPQ_RX_BUFSIZE	    65536		/* one GRO super-datagram */
+#define MPQ_TX_GSO_MAX	    40			/* packets per GSO send: 40 * 1452 < 64 KiB */
 #define MPQ_MAX_UDP_PAYLOAD PKTSIZE_UDP_PAYLOAD /* owned by lib/pktsize.h: 1500 - IPv6 - UDP */
 
 struct udp_sock {
