@@ -1330,10 +1330,11 @@ void server_status(struct daemon *d, json_t *root)
 	arr = json_array();
 	for (size_t i = 0; i < s->n_groups; i++) {
 		struct srv_group *g = &s->groups[i];
-		json_t *members = json_array();
+		json_t *members;
 
 		if (!g->conf)
-			continue;
+			continue; /* a tunnel of its own: shown with the tunnels */
+		members = json_array();
 		for (size_t j = 0; j < g->n_members; j++)
 			json_array_append_new(members, json_string(g->members[j]->conf->name));
 		json_array_append_new(
