@@ -121,6 +121,26 @@ static void tunnel_labels(struct out *o, const json_t *t)
 	put_label(o, "client", str(t, "client"), false);
 }
 
+/*
+ * One counter per element of arr (classes or groups): NAME{LABEL="element's name"[,
+ * client="..."]} = element[KEY].
+ */
+static void put_counter_per(struct out *o, const json_t *arr, const char *name, const char *help,
+			    const char *label, bool client, const char *key)
+{
+	const json_t *e;
+	size_t i;
+
+	put(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	json_array_foreach (arr, i, e) {
+		put(o, "%s{", name);
+		put_label(o, label, str(e, "name"), true);
+		if (client)
+			put_label(o, "client", str(e, "client"), false);
+		put(o, "} %.17g\n", num(e, key));
+	}
+}
+
 /* Client classes: moves, duplicates dropped, and the active tunnel. */
 static void put_classes(struct out *o, const json_t *classes)
 {
@@ -129,20 +149,10 @@ static void put_classes(struct out *o, const json_t *classes)
 
 	if (!json_array_size(classes))
 		return;
-	put(o, "# HELP mpquic_class_moves_total Times the class moved to another tunnel\n"
-	       "# TYPE mpquic_class_moves_total counter\n");
-	json_array_foreach (classes, i, k) {
-		put(o, "mpquic_class_moves_total{");
-		put_label(o, "class", str(k, "name"), true);
-		put(o, "} %.17g\n", num(k, "moves"));
-	}
-	put(o, "# HELP mpquic_class_duplicates_dropped_total Duplicates dropped for the class\n"
-	       "# TYPE mpquic_class_duplicates_dropped_total counter\n");
-	json_array_foreach (classes, i, k) {
-		put(o, "mpquic_class_duplicates_dropped_total{");
-		put_label(o, "class", str(k, "name"), true);
-		put(o, "} %.17g\n", num(k, "dup_dropped"));
-	}
+	put_counter_per(o, classes, "mpquic_class_moves_total",
+			"Times the class moved to another tunnel", "class", false, "moves");
+	put_counter_per(o, classes, "mpquic_class_duplicates_dropped_total",
+			"Duplicates dropped for the class", "class", false, "dup_dropped");
 	put(o, "# HELP mpquic_class_active 1 for the tunnel(s) the class rides\n"
 	       "# TYPE mpquic_class_active gauge\n");
 	json_array_foreach (classes, i, k) {
@@ -163,27 +173,12 @@ static void put_classes(struct out *o, const json_t *classes)
 /* Server groups: return-path switches and duplicates dropped. */
 static void put_groups(struct out *o, const json_t *groups)
 {
-	const json_t *g;
-	size_t i;
-
 	if (!json_array_size(groups))
 		return;
-	put(o, "# HELP mpquic_group_switches_total Return-path moves between a group's tunnels\n"
-	       "# TYPE mpquic_group_switches_total counter\n");
-	json_array_foreach (groups, i, g) {
-		put(o, "mpquic_group_switches_total{");
-		put_label(o, "group", str(g, "name"), true);
-		put_label(o, "client", str(g, "client"), false);
-		put(o, "} %.17g\n", num(g, "switches"));
-	}
-	put(o, "# HELP mpquic_group_duplicates_dropped_total Duplicates dropped for the group\n"
-	       "# TYPE mpquic_group_duplicates_dropped_total counter\n");
-	json_array_foreach (groups, i, g) {
-		put(o, "mpquic_group_duplicates_dropped_total{");
-		put_label(o, "group", str(g, "name"), true);
-		put_label(o, "client", str(g, "client"), false);
-		put(o, "} %.17g\n", num(g, "dup_dropped"));
-	}
+	put_counter_per(o, groups, "mpquic_group_switches_total",
+			"Return-path moves between a group's tunnels", "group", true, "switches");
+	put_counter_per(o, groups, "mpquic_group_duplicates_dropped_total",
+			"Duplicates dropped for the group", "group", true, "dup_dropped");
 }
 
 char *metrics_from_status(const json_t *status)
